@@ -1,0 +1,40 @@
+"""Register every config and model of hf_models with transformers' Auto classes (done on `import hf_models`)."""
+
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForMultipleChoice,
+    AutoModelForNextSentencePrediction,
+    AutoModelForPreTraining,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+)
+
+from . import bert
+
+# (config class, [(auto class, model class), ...]) for every family of the package
+REGISTRY = [
+    (
+        bert.BertConfig,
+        [
+            (AutoModel, bert.BertModel),
+            (AutoModelForPreTraining, bert.BertForPreTraining),
+            (AutoModelForMaskedLM, bert.BertForMaskedLM),
+            (AutoModelForNextSentencePrediction, bert.BertForNextSentencePrediction),
+            (AutoModelForSequenceClassification, bert.BertForSequenceClassification),
+            (AutoModelForTokenClassification, bert.BertForTokenClassification),
+            (AutoModelForQuestionAnswering, bert.BertForQuestionAnswering),
+            (AutoModelForMultipleChoice, bert.BertForMultipleChoice),
+        ],
+    ),
+]
+
+
+def register_auto_classes() -> None:
+    """Make AutoConfig/AutoModel*.from_pretrained understand hf_models' model types (idempotent)."""
+    for config_class, heads in REGISTRY:
+        AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+        for auto_class, model_class in heads:
+            auto_class.register(config_class, model_class, exist_ok=True)

