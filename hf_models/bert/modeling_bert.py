@@ -7,6 +7,7 @@ only torch, transformers and `.configuration_bert`, so a saved folder loads with
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
@@ -379,11 +380,68 @@ class BertPreTrainedModel(PreTrainedModel):
             module.position_ids.copy_(torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save weights (safetensors), config and, so the folder loads with trust_remote_code, the code itself."""
+        """Save weights (safetensors), config, the code (so the folder loads with trust_remote_code) and a model card.
+
+        A README.md already in the folder is the user's and is left as it is.
+        """
         if self._auto_class is not None:
             # list every head, not only the one being saved, so any Auto class can load the folder
             self.config.auto_map = dict(AUTO_MAP)
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        is_main_process = kwargs.get("is_main_process", True)
+        card = os.path.join(save_directory, "README.md")
+        if is_main_process and not os.path.exists(card):
+            with open(card, "w", encoding="utf-8") as f:
+                f.write(self._model_card())
+        return result
+
+    def _model_card(self) -> str:
+        """A Hub model card: metadata, architecture summary and how to load the folder."""
+        c = self.config
+        head = type(self).__name__
+        auto = {v.split(".")[-1]: k for k, v in AUTO_MAP.items()}.get(head, "AutoModel")
+        task = {
+            "BertForMaskedLM": "fill-mask", "BertForPreTraining": "fill-mask",
+            "BertForSequenceClassification": "text-classification", "BertForTokenClassification":
+            "token-classification", "BertForQuestionAnswering": "question-answering",
+            "BertForMultipleChoice": "multiple-choice", "BertModel": "feature-extraction",
+        }.get(head)
+        meta = ["---", "library_name: transformers", "tags:", "- hf_models", "- bert", f"- {c.model_type}"]
+        if task:
+            meta.append(f"pipeline_tag: {task}")
+        meta.append("---")
+        return "\n".join(meta) + f"""
+
+# {head}
+
+A BERT encoder (Devlin et al. 2019) saved by [hf_models](https://pypi.org/project/hf-models/): post-LN Transformer
+encoder with token, segment and learned position embeddings.
+
+| | |
+|---|---|
+| layers | {c.num_hidden_layers} |
+| hidden size | {c.hidden_size} |
+| attention heads | {c.num_attention_heads} |
+| feed-forward size | {c.intermediate_size} |
+| vocabulary | {c.vocab_size} |
+| max positions | {c.max_position_embeddings} |
+| parameters | {self.num_parameters():,} |
+
+## Use
+
+```python
+import hf_models  # registers the hf_bert model type with transformers' Auto classes
+from transformers import {auto}
+model = {auto}.from_pretrained("path/or/repo")
+```
+
+Without hf_models installed, the code saved in this folder is used:
+
+```python
+from transformers import {auto}
+model = {auto}.from_pretrained("path/or/repo", trust_remote_code=True)
+```
+"""
 
     def _attention_mask(self, attention_mask: torch.Tensor | None, dtype: torch.dtype, batch: int, seq: int):
         """Padding mask: keep real tokens, hide [PAD] keys from every query, shaped (batch, 1, 1, seq)."""
