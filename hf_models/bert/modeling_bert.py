@@ -725,7 +725,8 @@ class BertForSequenceClassification(BertPreTrainedModel):
         problem = self.config.problem_type
         if problem == "regression":
             expected = (batch,) if self.num_labels == 1 else (batch, self.num_labels)
-            _check_labels("labels", labels.view(batch, -1).squeeze(-1) if self.num_labels == 1 else labels, expected,
+            flat = self.num_labels == 1 and labels.numel() == batch  # (batch,) or (batch, 1)
+            _check_labels("labels", labels.reshape(batch) if flat else labels, expected,
                           "one float target per example and label (regression)")
             return F.mse_loss(logits.float().view(expected), labels.float().view(expected))
         if problem == "single_label_classification":
@@ -827,6 +828,11 @@ class BertForQuestionAnswering(BertPreTrainedModel):
 
     def __init__(self, config: BertConfig):
         super().__init__(config)
+        if config.num_labels != 2:
+            raise ValueError(
+                f"BertForQuestionAnswering needs config.num_labels=2 (a start and an end score per token), "
+                f"got {config.num_labels}"
+            )
         self.num_labels = config.num_labels
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
