@@ -100,7 +100,7 @@ class BertModelTester:
     def randint(self, low, high, shape):
         return torch.randint(low, high, shape, generator=self.generator)
 
-    def padding_mask(self, shape=None) -> torch.Tensor:
+    def padding_mask(self) -> torch.Tensor:
         mask = torch.zeros(self.batch_size, self.seq_length, dtype=torch.long)
         for i, length in enumerate(self.lengths):
             mask[i, :length] = 1
@@ -115,6 +115,37 @@ class BertModelTester:
             token_type_ids[i, length // 2 : length] = 1
         inputs = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": token_type_ids}
         return self.get_config(**config_overrides), inputs
+
+    def inputs_for_head(self, inputs_dict: dict, head: str, return_labels: bool = False) -> dict:
+        """The inputs (and labels) of the head named `head` ("BertForMaskedLM", ...): works for hf_models' classes
+        and transformers' classes of the same name alike."""
+        inputs = {k: v.clone() for k, v in inputs_dict.items()}
+        batch, seq = inputs["input_ids"].shape
+        if head == "BertForMultipleChoice":
+            # (batch, seq) -> (batch, num_choices, seq): each choice its own random tokens, same padding
+            mask = inputs["attention_mask"][:, None, :].expand(-1, self.num_choices, -1).contiguous()
+            ids = self.randint(1, self.vocab_size, (batch, self.num_choices, seq)).masked_fill(mask == 0, 0)
+            types = inputs["token_type_ids"][:, None, :].expand(-1, self.num_choices, -1).contiguous()
+            inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        if not return_labels:
+            return inputs
+        if head in ("BertForMaskedLM", "BertForPreTraining"):
+            inputs["labels"] = self.mlm_labels(inputs["input_ids"], inputs["attention_mask"])
+        if head == "BertForPreTraining":
+            inputs["next_sentence_label"] = self.randint(0, 2, (batch,))
+        elif head == "BertForNextSentencePrediction":
+            inputs["labels"] = self.randint(0, 2, (batch,))
+        elif head == "BertForSequenceClassification":
+            inputs["labels"] = self.randint(0, self.num_labels, (batch,))
+        elif head == "BertForTokenClassification":
+            labels = self.randint(0, self.num_labels, (batch, seq))
+            inputs["labels"] = labels.masked_fill(inputs["attention_mask"] == 0, -100)
+        elif head == "BertForQuestionAnswering":
+            inputs["start_positions"] = self.randint(0, 3, (batch,))
+            inputs["end_positions"] = self.randint(0, 3, (batch,)) + inputs["start_positions"]
+        elif head == "BertForMultipleChoice":
+            inputs["labels"] = self.randint(0, self.num_choices, (batch,))
+        return inputs
 
     def mlm_labels(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Original ids at ~mlm_probability of the real tokens (at least one per example), -100 elsewhere."""
@@ -143,33 +174,7 @@ class TestBertModel(ModelTesterMixin):
         return config
 
     def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
-        t = self.model_tester
-        inputs = {k: v.clone() for k, v in inputs_dict.items()}
-        batch, seq = inputs["input_ids"].shape
-        if model_class is BertForMultipleChoice:
-            # (batch, seq) -> (batch, num_choices, seq): each choice its own random tokens, same padding
-            mask = inputs["attention_mask"][:, None, :].expand(-1, t.num_choices, -1).contiguous()
-            ids = t.randint(1, t.vocab_size, (batch, t.num_choices, seq)).masked_fill(mask == 0, 0)
-            types = inputs["token_type_ids"][:, None, :].expand(-1, t.num_choices, -1).contiguous()
-            inputs = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        if not return_labels:
-            return inputs
-        if model_class in (BertForMaskedLM, BertForPreTraining):
-            inputs["labels"] = t.mlm_labels(inputs["input_ids"], inputs["attention_mask"])
-        if model_class is BertForPreTraining:
-            inputs["next_sentence_label"] = t.randint(0, 2, (batch,))
-        elif model_class is BertForNextSentencePrediction:
-            inputs["labels"] = t.randint(0, 2, (batch,))
-        elif model_class is BertForSequenceClassification:
-            inputs["labels"] = t.randint(0, t.num_labels, (batch,))
-        elif model_class is BertForTokenClassification:
-            inputs["labels"] = t.randint(0, t.num_labels, (batch, seq)).masked_fill(inputs["attention_mask"] == 0, -100)
-        elif model_class is BertForQuestionAnswering:
-            inputs["start_positions"] = t.randint(0, 3, (batch,))
-            inputs["end_positions"] = t.randint(0, 3, (batch,)) + inputs["start_positions"]
-        elif model_class is BertForMultipleChoice:
-            inputs["labels"] = t.randint(0, t.num_choices, (batch,))
-        return inputs
+        return self.model_tester.inputs_for_head(inputs_dict, model_class.__name__, return_labels)
 
     def expected_output_shapes(self, model_class, inputs_dict, config):
         t = self.model_tester
@@ -490,6 +495,27 @@ class TestBertModel(ModelTesterMixin):
         assert_tied(loaded)
         assert loaded.cls.predictions.decoder.weight.shape == (config.vocab_size + 5, config.hidden_size)
         assert loaded.cls.predictions.bias.shape == (config.vocab_size + 5,)
+
+    @pytest.mark.parametrize("model_class", [BertForMaskedLM, BertForPreTraining], ids=lambda c: c.__name__)
+    def test_encoder_checkpoint_into_mlm_head(self, model_class, tmp_path):
+        """A checkpoint without the MLM head (a bare BertModel) loads into an MLM head: the head's missing weights,
+        the output bias included, are materialised and initialised (nothing left on the meta device), and tied."""
+        config, inputs = self._config_and_inputs(model_class, return_labels=True)
+        encoder = BertModel(config).eval()
+        encoder.save_pretrained(tmp_path)
+        model, info = model_class.from_pretrained(tmp_path, output_loading_info=True)
+        assert "cls.predictions.bias" in info["missing_keys"]
+        assert "cls.predictions.transform.dense.weight" in info["missing_keys"]
+        on_meta = [n for n, p in [*model.named_parameters(), *model.named_buffers()] if p.device.type == "meta"]
+        assert not on_meta, f"left on the meta device: {on_meta}"
+        head = model.cls.predictions
+        assert torch.equal(head.bias, torch.zeros_like(head.bias))
+        assert head.decoder.bias is head.bias
+        assert head.decoder.weight is model.bert.embeddings.word_embeddings.weight
+        assert torch.equal(head.transform.LayerNorm.weight, torch.ones_like(head.transform.LayerNorm.weight))
+        assert torch.equal(model.bert.embeddings.word_embeddings.weight, encoder.embeddings.word_embeddings.weight)
+        out = model.eval()(**inputs)
+        assert torch.isfinite(out.loss)
 
     def test_untied_decoder_is_independent(self):
         config, _ = self.model_tester.prepare_config_and_inputs_for_common(tie_word_embeddings=False)

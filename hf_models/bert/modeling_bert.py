@@ -308,7 +308,9 @@ class BertLMPredictionHead(nn.Module):
         self.transform = BertPredictionHeadTransform(config)
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=True)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-        self.decoder.bias = self.bias  # one parameter under both checkpoint names
+        # decoder.bias becomes this same parameter through `_tied_weights_keys` (tie_weights), not here: a tie made in
+        # __init__ hides `cls.predictions.bias` from the loader, which then leaves it uninitialised (on the meta
+        # device) when a checkpoint without an MLM head (any BertModel checkpoint) is loaded into an MLM head.
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.transform(hidden_states))
