@@ -158,6 +158,25 @@ def test_mlm_loss_matches_transformers_in_train_mode(head, transformers_checkpoi
         assert max_abs_diff(param.grad, grads_theirs[name].grad) <= 1e-6, name
 
 
+def test_untied_mlm_decoder_matches_transformers(tmp_path):
+    """tie_word_embeddings=False: the decoder has its own matrix (and bias), in both implementations, both ways."""
+    config = tiny_transformers_config("BertForMaskedLM")
+    config.tie_word_embeddings = False
+    theirs = transformers.BertForMaskedLM(config).eval()
+    assert theirs.cls.predictions.decoder.weight is not theirs.bert.embeddings.word_embeddings.weight
+    theirs.save_pretrained(tmp_path / "theirs")
+    ours = hf_models.BertForMaskedLM.from_pretrained(tmp_path / "theirs").eval()
+    assert ours.cls.predictions.decoder.weight is not ours.bert.embeddings.word_embeddings.weight
+    assert torch.equal(ours.cls.predictions.decoder.weight, theirs.cls.predictions.decoder.weight)
+    inputs = tiny_inputs("BertForMaskedLM")
+    with torch.no_grad():
+        compare_outputs(ours(**inputs), theirs(**inputs), what="untied", mask=inputs["attention_mask"])
+    ours.save_pretrained(tmp_path / "ours")
+    back = transformers.BertForMaskedLM.from_pretrained(tmp_path / "ours").eval()
+    with torch.no_grad():
+        compare_outputs(ours(**inputs), back(**inputs), what="untied reverse", mask=inputs["attention_mask"])
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # hf_models -> transformers
 # ----------------------------------------------------------------------------------------------------------------------
