@@ -760,7 +760,10 @@ def _load_or_train_tokenizer(model_args, data_args, training_args, last_checkpoi
     from tokenizers import Tokenizer
 
     from ..tokenization import train_wordpiece_tokenizer, wrap_as_bert_tokenizer
+    from .configuration_bert import BertConfig
 
+    # the longest input of the new model (BertConfig's default: 512 positions)
+    max_length = model_args.max_position_embeddings or BertConfig().max_position_embeddings
     # WordPiece training is not deterministic (ties are broken by thread order): one process trains, every process
     # uses its vocabulary.
     serialized = [None]
@@ -768,14 +771,14 @@ def _load_or_train_tokenizer(model_args, data_args, training_args, last_checkpoi
         logger.info(f"Training a WordPiece tokenizer (vocab_size={model_args.vocab_size}) on {data_args.train_files}")
         tokenizer = train_wordpiece_tokenizer(
             data_args.train_files, vocab_size=model_args.vocab_size, min_frequency=model_args.tokenizer_min_frequency,
-            lowercase=model_args.do_lower_case, max_length=data_args.max_seq_length, input_type="files",
+            lowercase=model_args.do_lower_case, max_length=max_length, input_type="files",
         )
         serialized = [tokenizer.backend_tokenizer.to_str()]
     if training_args.world_size > 1 and torch.distributed.is_initialized():
         torch.distributed.broadcast_object_list(serialized, src=0)
         if training_args.process_index != 0:
             tokenizer = wrap_as_bert_tokenizer(
-                Tokenizer.from_str(serialized[0]), lowercase=model_args.do_lower_case, max_length=data_args.max_seq_length
+                Tokenizer.from_str(serialized[0]), lowercase=model_args.do_lower_case, max_length=max_length
             )
     return tokenizer
 

@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Pretrain BERT from scratch (or continue pretraining) with masked LM + next sentence prediction (Devlin et al. 2019).
+
+A thin command line over `hf_models.bert.pretraining.run_pretraining`, in the manner of transformers'
+`examples/pytorch` scripts: every `transformers.TrainingArguments` flag works, the output folder is resumed from its
+last checkpoint, and the results are written as JSON (`train_results.json`, `eval_results.json`, `all_results.json`).
+
+Train a WordPiece vocabulary and a tiny BERT on WikiText-2 (a document per " = Title = " heading), evaluating on the
+test split (eval MLM loss/accuracy and NSP accuracy), with TensorBoard logs under OUTPUT_DIR/runs:
+
+    python training/pretrain_bert.py \\
+        --train_files ../shared/data/wikitext2/valid.txt --validation_files ../shared/data/wikitext2/test.txt \\
+        --document_separator wikitext --vocab_size 8000 --max_seq_length 128 \\
+        --hidden_size 128 --num_hidden_layers 2 --num_attention_heads 2 --intermediate_size 512 \\
+        --do_train --do_eval --output_dir /tmp/bert-tiny-wikitext2 \\
+        --per_device_train_batch_size 32 --learning_rate 5e-4 --warmup_steps 100 --max_steps 1000 \\
+        --eval_strategy steps --eval_steps 250 --eval_on_start --logging_steps 50 --report_to tensorboard
+
+Run the same command again and it resumes from the last checkpoint in OUTPUT_DIR; it refuses to write into a
+non-empty folder that holds no checkpoint unless given --overwrite_output_dir. Continue pretraining a checkpoint
+with `--model_name_or_path PATH` (its tokenizer is used). Arguments can also come from one JSON file:
+`python training/pretrain_bert.py args.json`.
+
+Several processes (GPUs, or CPU processes over gloo), one data-parallel replica each:
+
+    torchrun --nproc_per_node 2 training/pretrain_bert.py ARGS...
+    accelerate launch --multi_gpu --num_processes 2 training/pretrain_bert.py ARGS...
+
+(On CPU, `accelerate launch --cpu --num_processes 2` silently runs a single process: use `--multi_gpu`.)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import datasets
+import transformers
+from transformers import HfArgumentParser, TrainingArguments
+
+from hf_models.bert.pretraining import BertPretrainingDataArguments, BertPretrainingModelArguments, run_pretraining
+
+logger = logging.getLogger("hf_models.pretrain_bert")
+
+
+def parse_args(argv: list[str] | None = None):
+    """(model_args, data_args, training_args) from the command line or from a single .json file."""
+    parser = HfArgumentParser((BertPretrainingModelArguments, BertPretrainingDataArguments, TrainingArguments))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        return parser.parse_json_file(json_file=argv[0])
+    return parser.parse_args_into_dataclasses(args=argv)
+
+
+def setup_logging(training_args: TrainingArguments) -> None:
+    """Log like transformers' examples: timestamps to stdout; INFO on the main process, WARNING on the others."""
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    if training_args.should_log:
+        transformers.utils.logging.set_verbosity_info()  # the default of training_args.log_level is passive
+    log_level = training_args.get_process_log_level()
+    for name in ("hf_models", logger.name):
+        logging.getLogger(name).setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    logger.warning(
+        f"Process rank: {training_args.process_index}, device: {training_args.device}, "
+        f"n_gpu: {training_args.n_gpu}, distributed training: {training_args.parallel_mode.value == 'distributed'}"
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    model_args, data_args, training_args = parse_args(argv)
+    setup_logging(training_args)
+    return run_pretraining(model_args, data_args, training_args)
+
+
+if __name__ == "__main__":
+    main()
