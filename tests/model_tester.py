@@ -449,6 +449,8 @@ class ModelTesterMixin:
 
     def test_auto_classes(self, model_class, tmp_path):
         """After `import hf_models`, AutoConfig.for_model and AutoModel*.from_config / from_pretrained build this class."""
+        import hf_models  # noqa: F401  (registers every config and model with the Auto classes)
+
         auto_class = self.auto_model_classes.get(model_class)
         assert auto_class is not None, f"{type(self).__name__}.auto_model_classes lacks {model_class.__name__}"
         config, _ = self._config_and_inputs(model_class)
