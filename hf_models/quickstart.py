@@ -28,7 +28,13 @@ import transformers
 from transformers import Trainer, TrainingArguments
 
 from .bert import BertConfig, BertForPreTraining, BertForSequenceClassification
-from .bert.pretraining import DataCollatorForBertPretraining, create_nsp_examples, read_documents
+from .bert.pretraining import (
+    DataCollatorForBertPretraining,
+    compute_pretraining_metrics,
+    create_nsp_examples,
+    preprocess_logits_for_metrics,
+    read_documents,
+)
 from .tokenization import train_wordpiece_tokenizer
 
 logger = logging.getLogger("hf_models.quickstart")
@@ -92,21 +98,6 @@ def _training_args(output_dir: Path, **kwargs) -> TrainingArguments:
     )
 
 
-def _pretraining_metrics(eval_pred) -> dict:
-    """MLM accuracy on the masked positions and NSP accuracy, from argmax predictions."""
-    (mlm_pred, nsp_pred), (mlm_labels, nsp_labels) = eval_pred.predictions, eval_pred.label_ids
-    selected = mlm_labels != -100
-    return {
-        "mlm_accuracy": float((mlm_pred[selected] == mlm_labels[selected]).mean()),
-        "nsp_accuracy": float((nsp_pred == nsp_labels).mean()),
-    }
-
-
-def _argmax_logits(logits, labels):
-    prediction_logits, seq_relationship_logits = logits[0], logits[1]
-    return prediction_logits.argmax(-1), seq_relationship_logits.argmax(-1)
-
-
 def run(args) -> dict:
     transformers.set_seed(args.seed)
     output_dir = Path(args.output_dir)
@@ -159,16 +150,16 @@ def run(args) -> dict:
         train_dataset=split["train"],
         eval_dataset=split["test"],
         data_collator=DataCollatorForBertPretraining(tokenizer, mlm_probability=0.15, seed=args.seed),
-        compute_metrics=_pretraining_metrics,
-        preprocess_logits_for_metrics=_argmax_logits,
+        compute_metrics=compute_pretraining_metrics,
+        preprocess_logits_for_metrics=preprocess_logits_for_metrics,
     )
     before = pretrainer.evaluate()
     pretrainer.train()
     after = pretrainer.evaluate()
     results["pretraining"] = {
         "examples": len(split["train"]),
-        "eval_loss_before": before["eval_loss"],
-        "eval_loss_after": after["eval_loss"],
+        "mlm_loss_before": before["eval_mlm_loss"],
+        "mlm_loss_after": after["eval_mlm_loss"],
         "mlm_accuracy_before": before["eval_mlm_accuracy"],
         "mlm_accuracy_after": after["eval_mlm_accuracy"],
         "nsp_accuracy_before": before["eval_nsp_accuracy"],
