@@ -6,15 +6,19 @@ A thin command line over `hf_models.bert.pretraining.run_pretraining`, in the ma
 last checkpoint, and the results are written as JSON (`train_results.json`, `eval_results.json`, `all_results.json`).
 
 Train a WordPiece vocabulary and a tiny BERT on WikiText-2 (a document per " = Title = " heading), evaluating on the
-test split (eval MLM loss/accuracy and NSP accuracy), with TensorBoard logs under OUTPUT_DIR/runs:
+test split (eval MLM loss/accuracy and NSP accuracy) at the start and every 400 steps, with TensorBoard logs under
+OUTPUT_DIR/runs. About 4 minutes on 2 CPU cores: eval MLM loss 9.01 -> 5.93 (perplexity 8189 -> 378), MLM accuracy
+0.0% -> 16.2%; NSP accuracy stays at chance (0.51 -> 0.50) at this budget, as the tiny model first learns MLM:
 
-    python training/pretrain_bert.py \\
-        --train_files ../shared/data/wikitext2/valid.txt --validation_files ../shared/data/wikitext2/test.txt \\
-        --document_separator wikitext --vocab_size 8000 --max_seq_length 128 \\
-        --hidden_size 128 --num_hidden_layers 2 --num_attention_heads 2 --intermediate_size 512 \\
-        --do_train --do_eval --output_dir /tmp/bert-tiny-wikitext2 \\
-        --per_device_train_batch_size 32 --learning_rate 5e-4 --warmup_steps 100 --max_steps 1000 \\
-        --eval_strategy steps --eval_steps 250 --eval_on_start --logging_steps 50 --report_to tensorboard
+    python training/pretrain_bert.py \
+        --train_files ../shared/data/wikitext2/valid.txt --validation_files ../shared/data/wikitext2/test.txt \
+        --document_separator wikitext --vocab_size 8000 --max_seq_length 128 --dupe_factor 5 \
+        --hidden_size 128 --num_hidden_layers 2 --num_attention_heads 2 --intermediate_size 512 \
+        --do_train --do_eval --output_dir /tmp/bert-tiny-wikitext2 --use_cpu --seed 0 \
+        --per_device_train_batch_size 32 --per_device_eval_batch_size 64 --max_eval_samples 1000 \
+        --learning_rate 1e-3 --warmup_steps 100 --max_steps 1200 --logging_steps 50 \
+        --eval_strategy steps --eval_steps 400 --eval_on_start --save_steps 400 --save_total_limit 2 \
+        --report_to tensorboard
 
 Run the same command again and it resumes from the last checkpoint in OUTPUT_DIR; it refuses to write into a
 non-empty folder that holds no checkpoint unless given --overwrite_output_dir. Continue pretraining a checkpoint

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import torch
 
@@ -278,7 +279,7 @@ def create_nsp_examples(
     nsp_probability: float = 0.5,
     seed: int = 42,
     dupe_factor: int = 1,
-):
+) -> datasets.Dataset:
     """Sentence pairs "[CLS] A [SEP] B [SEP]" for MLM + NSP pretraining (BERT section 3.1, task #2; appendix A.2).
 
     Consecutive sentences of a document are packed up to a target length of max_seq_length - 3 tokens (with
@@ -302,8 +303,6 @@ def create_nsp_examples(
         a shuffled `datasets.Dataset` with columns input_ids, token_type_ids (0 for [CLS] A [SEP], 1 for B [SEP]),
         special_tokens_mask (1 at [CLS]/[SEP]) and next_sentence_label (0 = B is the next segment, 1 = random).
     """
-    import datasets
-
     if not isinstance(max_seq_length, int) or max_seq_length < 5:
         raise ValueError(f"max_seq_length must be an integer >= 5 ([CLS] A [SEP] B [SEP]), got {max_seq_length!r}")
     for name, value in (("short_seq_prob", short_seq_prob), ("nsp_probability", nsp_probability)):
@@ -558,7 +557,7 @@ class DataCollatorForBertPretraining:
             batch["input_ids"], batch["labels"] = self.mask_tokens(batch["input_ids"], special)
         return batch
 
-    def mask_dataset(self, dataset, seed: int, batch_size: int = 1000):
+    def mask_dataset(self, dataset: datasets.Dataset, seed: int, batch_size: int = 1000) -> datasets.Dataset:
         """Mask a `datasets.Dataset` once with a fixed seed: a static evaluation set, identical at every evaluation.
 
         Returns the dataset with masked `input_ids` and a `labels` column; the collator then only pads it.
@@ -578,8 +577,6 @@ class DataCollatorForBertPretraining:
                 "labels": [row[:n].tolist() for row, n in zip(out["labels"], lengths)],
             }
 
-        import datasets
-
         features = dataset.features.copy()
         features["labels"] = datasets.List(datasets.Value("int32"))
         fingerprint = f"{dataset._fingerprint}-bert-mlm-{seed}-{self.mlm_probability}-{int(self.whole_word_masking)}"
@@ -598,13 +595,13 @@ def preprocess_logits_for_metrics(logits, labels):
     (batch, seq, vocab) MLM scores and (batch, 2) NSP scores become: the predicted token (batch, seq), the token's
     negative log-likelihood (batch, seq; 0 where not selected), the predicted NSP label and its NLL (batch,).
     """
-    prediction_logits, seq_relationship_logits = logits[0], logits[1]
-    mlm_labels, nsp_labels = labels
-    batch, seq, vocab = prediction_logits.shape
-    mlm_nll = torch.nn.functional.cross_entropy(
-        prediction_logits.reshape(-1, vocab).float(), mlm_labels.reshape(-1), ignore_index=IGNORE_INDEX,
-        reduction="none",
-    ).view(batch, seq)
+    prediction_logits, seq_relationship_logits = logits[0], logits[1]  # (batch, seq, vocab), (batch, 2)
+    mlm_labels, nsp_labels = labels  # (batch, seq), (batch,)
+    selected = mlm_labels != IGNORE_INDEX
+    mlm_nll = torch.zeros(mlm_labels.shape, dtype=torch.float32, device=mlm_labels.device)
+    mlm_nll[selected] = torch.nn.functional.cross_entropy(  # only the selected rows: (num_selected, vocab)
+        prediction_logits[selected].float(), mlm_labels[selected], reduction="none"
+    )
     nsp_nll = torch.nn.functional.cross_entropy(seq_relationship_logits.float(), nsp_labels.view(-1), reduction="none")
     return prediction_logits.argmax(dim=-1), mlm_nll, seq_relationship_logits.argmax(dim=-1), nsp_nll
 
@@ -686,7 +683,9 @@ class BertPretrainingDataArguments:
     max_seq_length: int = field(default=128, metadata={"help": "Tokens per example, [CLS]/[SEP] included."})
     short_seq_prob: float = field(default=0.1, metadata={"help": "Probability of a shorter example."})
     nsp_probability: float = field(default=0.5, metadata={"help": "Probability that segment B is random."})
-    dupe_factor: int = field(default=1, metadata={"help": "Passes over the documents, each with new pairs."})
+    dupe_factor: int = field(
+        default=1, metadata={"help": "Passes over the train documents, each with new pairs (evaluation: one pass)."}
+    )
     mlm_probability: float = field(default=0.15, metadata={"help": "Fraction of tokens selected for MLM."})
     whole_word_masking: bool = field(default=False, metadata={"help": "Mask whole words, not single WordPieces."})
     pad_to_multiple_of: int | None = field(default=None, metadata={"help": "Pad batches to a multiple of this."})
@@ -800,7 +799,8 @@ def _split_documents(documents: list[list[str]], percentage: int, seed: int):
 
 
 def build_pretraining_datasets(tokenizer, data_args, do_train: bool = True, do_eval: bool = True):
-    """Read the text files and build the (train, eval) NSP datasets; the eval set is masked once (static)."""
+    """Read the text files and build the (train, eval) NSP datasets; the eval set is masked once (static), so every
+    evaluation, and every run with the same data and seed, scores the same masked tokens."""
     train_documents = read_documents(data_args.train_files, data_args.document_separator, data_args.split_sentences) \
         if data_args.train_files else None
     eval_documents = None
@@ -817,10 +817,10 @@ def build_pretraining_datasets(tokenizer, data_args, do_train: bool = True, do_e
             train_documents, data_args.validation_split_percentage, data_args.preprocessing_seed
         )
 
-    def examples(documents, seed, max_samples):
+    def examples(documents, seed, max_samples, dupe_factor):
         dataset = create_nsp_examples(
             documents, tokenizer, max_seq_length=data_args.max_seq_length, short_seq_prob=data_args.short_seq_prob,
-            nsp_probability=data_args.nsp_probability, seed=seed, dupe_factor=data_args.dupe_factor,
+            nsp_probability=data_args.nsp_probability, seed=seed, dupe_factor=dupe_factor,
         )
         if max_samples is not None:
             dataset = dataset.select(range(min(max_samples, len(dataset))))
@@ -830,9 +830,12 @@ def build_pretraining_datasets(tokenizer, data_args, do_train: bool = True, do_e
     if do_train:
         if train_documents is None:
             raise ValueError("--do_train needs --train_files")
-        train_dataset = examples(train_documents, data_args.preprocessing_seed, data_args.max_train_samples)
+        train_dataset = examples(
+            train_documents, data_args.preprocessing_seed, data_args.max_train_samples, data_args.dupe_factor
+        )
     if do_eval:
-        eval_dataset = examples(eval_documents, data_args.preprocessing_seed + 1, data_args.max_eval_samples)
+        # one pass (dupe_factor is a training augmentation): the same evaluation set whatever the training setup
+        eval_dataset = examples(eval_documents, data_args.preprocessing_seed + 1, data_args.max_eval_samples, 1)
         collator = DataCollatorForBertPretraining(
             tokenizer, data_args.mlm_probability, data_args.whole_word_masking, seed=data_args.preprocessing_seed
         )
