@@ -113,9 +113,8 @@ def run(args) -> dict:
     sentiment_train = read_labeled_tsv(train_file)
     sentiment_eval = read_labeled_tsv(eval_file)
     logger.info("training a WordPiece tokenizer (vocab %d) on %s and the sentiment sentences", args.vocab_size, text_file)
-    tokenizer = train_wordpiece_tokenizer(
-        [str(text_file)] + [s for s in sentiment_train["sentence"]], vocab_size=args.vocab_size
-    )
+    corpus = Path(text_file).read_text(encoding="utf-8").splitlines() + list(sentiment_train["sentence"])
+    tokenizer = train_wordpiece_tokenizer(corpus, vocab_size=args.vocab_size, input_type="texts")
     results["tokenizer_vocab_size"] = len(tokenizer)
 
     # 2. Pretraining: MLM + NSP ---------------------------------------------------------------------------------------

@@ -180,17 +180,24 @@ class BertSelfAttention(nn.Module):
         return context, probs
 
 
-class BertSelfOutput(nn.Module):
-    """Attention sub-layer output: W_O projection, dropout, then post-LN residual LayerNorm(x + Sublayer(x))."""
+class _PostLNResidual(nn.Module):
+    """Sub-layer output of a post-LN block: LayerNorm(x + Dropout(W h + b)) (Vaswani et al. 2017, section 5.4)."""
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, in_features: int):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(in_features, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertSelfOutput(_PostLNResidual):
+    """Attention sub-layer output: the W_O projection of the concatenated heads, then the post-LN residual."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__(config, config.hidden_size)
 
 
 class BertAttention(nn.Module):
@@ -218,17 +225,11 @@ class BertIntermediate(nn.Module):
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
-class BertOutput(nn.Module):
-    """Second half of the feed-forward network, W_2 h + b_2, with dropout and post-LN residual."""
+class BertOutput(_PostLNResidual):
+    """Second half of the feed-forward network, W_2 h + b_2, then the post-LN residual."""
 
     def __init__(self, config: BertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        super().__init__(config, config.intermediate_size)
 
 
 class BertLayer(nn.Module):
