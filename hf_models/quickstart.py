@@ -254,10 +254,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--num_hidden_layers", type=int, default=2)
     parser.add_argument("--num_attention_heads", type=int, default=2)
     parser.add_argument("--dupe_factor", type=int, default=5, help="NSP/MLM instances made from each document")
-    parser.add_argument("--pretrain_epochs", type=float, default=2.0)
-    parser.add_argument("--pretrain_learning_rate", type=float, default=1e-3)
+    parser.add_argument("--pretrain_epochs", type=float, default=3.0)
+    parser.add_argument("--pretrain_learning_rate", type=float, default=5e-4)
     parser.add_argument("--finetune_epochs", type=float, default=3.0)
-    parser.add_argument("--finetune_learning_rate", type=float, default=1e-4)
+    parser.add_argument("--finetune_learning_rate", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
 
