@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import copy
 import math
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest

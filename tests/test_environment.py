@@ -6,7 +6,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import pytest
 from conftest import SHARED_DATA_REASON, requires_shared_data, shared_data_dir
 
 
