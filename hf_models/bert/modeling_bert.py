@@ -446,8 +446,14 @@ model = {auto}.from_pretrained("path/or/repo", trust_remote_code=True)
 ```
 """
 
-    def _attention_mask(self, attention_mask: torch.Tensor | None, dtype: torch.dtype, batch: int, seq: int):
-        """Padding mask: keep real tokens, hide [PAD] keys from every query, shaped (batch, 1, 1, seq)."""
+    def _attention_mask(
+        self, attention_mask: torch.Tensor | None, dtype: torch.dtype, batch: int, seq: int, eager: bool = False
+    ):
+        """Padding mask: keep real tokens, hide [PAD] keys from every query, shaped (batch, 1, 1, seq).
+
+        Boolean (True = attend) for sdpa; additive (0 or the dtype's minimum) for the eager path, which adds it to
+        the scores and which runs whenever attention probabilities are asked for (`eager=True`).
+        """
         if attention_mask is None:
             return None
         if tuple(attention_mask.shape) != (batch, seq):
@@ -456,7 +462,7 @@ model = {auto}.from_pretrained("path/or/repo", trust_remote_code=True)
         if bool(keep.all()):
             return None  # nothing to hide: the unmasked (fastest) kernel
         keep = keep[:, None, None, :]  # (batch, 1, 1, seq): broadcast over heads and queries
-        if self.config._attn_implementation == "sdpa":
+        if self.config._attn_implementation == "sdpa" and not eager:
             return keep
         return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep, torch.finfo(dtype).min)
 
@@ -511,12 +517,7 @@ class BertModel(BertPreTrainedModel):
                 raise ValueError(f"{name} has shape {tuple(tensor.shape)}, expected {(batch, seq)}")
 
         embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-        mask = self._attention_mask(attention_mask, embedding_output.dtype, batch, seq)
-        if output_attentions and mask is not None and mask.dtype == torch.bool:
-            # the eager path adds the mask to the scores: it needs the additive form
-            mask = torch.zeros(mask.shape, dtype=embedding_output.dtype).masked_fill(
-                ~mask, torch.finfo(embedding_output.dtype).min
-            )
+        mask = self._attention_mask(attention_mask, embedding_output.dtype, batch, seq, eager=output_attentions)
         sequence_output, hidden_states, attentions = self.encoder(
             embedding_output, mask, output_attentions, output_hidden_states
         )
