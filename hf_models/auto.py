@@ -38,3 +38,10 @@ def register_auto_classes() -> None:
         AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
         for auto_class, model_class in heads:
             auto_class.register(config_class, model_class, exist_ok=True)
+
+
+# hf_models model_type -> transformers' model_type of the same architecture and checkpoint format: a checkpoint of
+# either kind runs through either library's classes (`hf_models.tasks.common.load_config`).
+TRANSFORMERS_MODEL_TYPES = {
+    bert.BertConfig.model_type: "bert",
+}

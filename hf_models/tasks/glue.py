@@ -1,0 +1,674 @@
+"""GLUE (Wang et al. 2019): sentence and sentence-pair classification and regression, for every model of hf_models
+with a sequence-classification head and for transformers' own models.
+
+The data comes from the hub (`nyu-mll/glue`, config = task) or from local files in the forms people have:
+
+- the GLUE data folders (`--data_dir glue_data/MNLI`): the original tsv files of all nine tasks, with or without a
+  header row (CoLA's train/dev have none: source, label, original label, sentence), MNLI's dev_matched /
+  dev_mismatched, test files without labels; or the hub's parquet files (train-*.parquet, validation_matched-*...);
+- single files given by split (`--train_file`, `--validation_file`, ...): tsv, parquet, csv, json or jsonl.
+
+Every source is read into the hub's schema of the task (for example mnli: premise, hypothesis, label, idx), with the
+label as the hub's class id (-1 for an unlabelled test split). A malformed file stops with an error naming the file,
+the line and the problem.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+
+from .common import (
+    ModelArguments,
+    RunArguments,
+    detect_last_checkpoint,
+    implementation_name,
+    load_config,
+    load_model,
+    load_tokenizer,
+    record_results,
+    wait_for_everyone,
+)
+
+logger = logging.getLogger("hf_models.tasks.glue")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 1. The nine tasks
+# ----------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GlueTask:
+    """One GLUE task: its text fields, its labels, and where its columns sit in the original tsv files."""
+
+    name: str
+    text_fields: tuple[str, ...]  # the hub's column names, e.g. ("premise", "hypothesis")
+    label_names: tuple[str, ...] | None  # the hub's ClassLabel names by id; None for regression (STS-B)
+    tsv_label_values: tuple[str, ...] | None  # how the original tsv writes each label id
+    tsv_headers: dict[str, tuple[str, ...]]  # hub field -> header names it has in the original tsv files
+    tsv_positions: dict[str, int]  # hub field -> column of a tsv file without a header row (labelled files)
+    metric_configs: tuple[str, ...]  # the glue metric config of each evaluation split
+
+    @property
+    def is_regression(self) -> bool:
+        return self.label_names is None
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.label_names is None else len(self.label_names)
+
+
+def _task(name, text_fields, label_names, tsv_label_values, headers, positions, metric_configs=None) -> GlueTask:
+    return GlueTask(name, tuple(text_fields), label_names, tsv_label_values, headers, positions,
+                    tuple(metric_configs or (name,)))
+
+
+GLUE_TASKS: dict[str, GlueTask] = {
+    "cola": _task("cola", ["sentence"], ("unacceptable", "acceptable"), ("0", "1"),
+                  {"sentence": ("sentence",), "label": ("label",)}, {"label": 1, "sentence": 3}),
+    "sst2": _task("sst2", ["sentence"], ("negative", "positive"), ("0", "1"),
+                  {"sentence": ("sentence",), "label": ("label",)}, {"sentence": 0, "label": 1}),
+    "mrpc": _task("mrpc", ["sentence1", "sentence2"], ("not_equivalent", "equivalent"), ("0", "1"),
+                  {"sentence1": ("#1 String", "sentence1"), "sentence2": ("#2 String", "sentence2"),
+                   "label": ("Quality", "label")},
+                  {"label": 0, "sentence1": 3, "sentence2": 4}),
+    "qqp": _task("qqp", ["question1", "question2"], ("not_duplicate", "duplicate"), ("0", "1"),
+                 {"question1": ("question1",), "question2": ("question2",), "label": ("is_duplicate", "label")},
+                 {"question1": 3, "question2": 4, "label": 5}),
+    "stsb": _task("stsb", ["sentence1", "sentence2"], None, None,
+                  {"sentence1": ("sentence1",), "sentence2": ("sentence2",), "label": ("score", "label")},
+                  {"sentence1": 7, "sentence2": 8, "label": 9}),
+    "mnli": _task("mnli", ["premise", "hypothesis"], ("entailment", "neutral", "contradiction"),
+                  ("entailment", "neutral", "contradiction"),
+                  {"premise": ("sentence1", "premise"), "hypothesis": ("sentence2", "hypothesis"),
+                   "label": ("gold_label", "label")},
+                  {"premise": 8, "hypothesis": 9, "label": -1}, ("mnli_matched", "mnli_mismatched")),
+    "qnli": _task("qnli", ["question", "sentence"], ("entailment", "not_entailment"), ("entailment", "not_entailment"),
+                  {"question": ("question",), "sentence": ("sentence",), "label": ("label",)},
+                  {"question": 1, "sentence": 2, "label": 3}),
+    "rte": _task("rte", ["sentence1", "sentence2"], ("entailment", "not_entailment"), ("entailment", "not_entailment"),
+                 {"sentence1": ("sentence1",), "sentence2": ("sentence2",), "label": ("label",)},
+                 {"sentence1": 1, "sentence2": 2, "label": 3}),
+    "wnli": _task("wnli", ["sentence1", "sentence2"], ("not_entailment", "entailment"), ("0", "1"),
+                  {"sentence1": ("sentence1",), "sentence2": ("sentence2",), "label": ("label",)},
+                  {"sentence1": 1, "sentence2": 2, "label": 3}),
+}
+# Other names people use for the tasks (the GLUE folder names, "sts-b", ...)
+TASK_ALIASES = {"sst-2": "sst2", "sts-b": "stsb", "mnli-m": "mnli", "mnli-mm": "mnli"}
+
+
+def get_task(name: str) -> GlueTask:
+    """The GlueTask called `name` (case-insensitive; GLUE folder names such as SST-2 and STS-B work too)."""
+    key = name.lower()
+    key = TASK_ALIASES.get(key, key)
+    if key not in GLUE_TASKS:
+        raise ValueError(f"unknown GLUE task {name!r}; choose one of {', '.join(GLUE_TASKS)}")
+    return GLUE_TASKS[key]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 2. Reading local files into the hub's schema
+# ----------------------------------------------------------------------------------------------------------------------
+def _features(task: GlueTask) -> datasets.Features:
+    """The hub's features of the task: text fields, label (ClassLabel, or float32 for STS-B), idx."""
+    feats = {f: datasets.Value("string") for f in task.text_fields}
+    feats["label"] = datasets.Value("float32") if task.is_regression else datasets.ClassLabel(names=list(task.label_names))
+    feats["idx"] = datasets.Value("int32")
+    return datasets.Features(feats)
+
+
+def parse_label(task: GlueTask, value: Any, where: str) -> float | int:
+    """The hub's label of one raw value (tsv text, class name, or class id); -1 for a missing test label."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        raise ValueError(f"{where}: the label is empty")
+    if task.is_regression:
+        try:
+            score = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: STS-B score {value!r} is not a number") from None
+        if not 0.0 <= score <= 5.0 and score != -1:
+            raise ValueError(f"{where}: STS-B score {score} is outside [0, 5]")
+        return score
+    if isinstance(value, (int, np.integer)) or (isinstance(value, float) and float(value).is_integer()):
+        label = int(value)
+        if label == -1 or 0 <= label < task.num_labels:
+            return label
+        raise ValueError(f"{where}: label id {label} is outside 0..{task.num_labels - 1} of {task.name}")
+    text = str(value).strip()
+    if text in task.tsv_label_values:
+        return task.tsv_label_values.index(text)
+    if text in task.label_names:
+        return task.label_names.index(text)
+    allowed = sorted(set(task.tsv_label_values) | set(task.label_names))
+    raise ValueError(f"{where}: unknown {task.name} label {text!r}; expected one of {allowed}")
+
+
+def _column_index(task: GlueTask, header: list[str], path: Path) -> tuple[dict[str, int], bool] | None:
+    """Field -> column of a header row, and whether the file is labelled; None if the row is not a header."""
+    found = {}
+    for name, candidates in task.tsv_headers.items():
+        for candidate in candidates:
+            if candidate in header:
+                found[name] = header.index(candidate)
+                break
+    if not all(f in found for f in task.text_fields):
+        return None
+    if "index" in header:
+        found["idx"] = header.index("index")
+    elif "idx" in header:
+        found["idx"] = header.index("idx")
+    elif "id" in header and task.name == "qqp":
+        found["idx"] = header.index("id")
+    return found, "label" in found
+
+
+def read_glue_tsv(path: str | os.PathLike, task: GlueTask | str) -> datasets.Dataset:
+    """A GLUE tsv file (with or without a header row, labelled or a test file) as a Dataset in the hub's schema."""
+    task = get_task(task) if isinstance(task, str) else task
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    rows: dict[str, list] = {f: [] for f in (*task.text_fields, "label", "idx")}
+    with path.open(encoding="utf-8-sig", newline="") as f:  # utf-8-sig: MRPC's header starts with a BOM
+        lines = f.read().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise ValueError(f"{path}: the file is empty")
+    first = lines[0].rstrip("\r").split("\t")
+    header = _column_index(task, first, path)
+    if header is not None:
+        columns, labelled = header
+        start = 1
+    else:  # no header row: the original labelled layout of the task (CoLA train/dev)
+        columns, labelled, start = dict(task.tsv_positions), True, 0
+    needed = max((c if c >= 0 else len(first) + c) for c in columns.values()) + 1
+    for line_number, line in enumerate(lines[start:], start=start + 1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        where = f"{path}, line {line_number}"
+        if len(cells) < needed:
+            raise ValueError(
+                f"{where}: {len(cells)} tab-separated columns, but the {task.name} layout needs at least {needed} "
+                f"({', '.join(f'{k}=column {v + 1 if v >= 0 else v}' for k, v in columns.items())})"
+            )
+        for name in task.text_fields:
+            rows[name].append(cells[columns[name]])
+        rows["label"].append(parse_label(task, cells[columns["label"]], where) if labelled else -1)
+        if "idx" in columns:
+            try:
+                rows["idx"].append(int(cells[columns["idx"]]))
+            except ValueError:
+                raise ValueError(f"{where}: index {cells[columns['idx']]!r} is not an integer") from None
+        else:
+            rows["idx"].append(len(rows["idx"]))
+    if not rows["idx"]:
+        raise ValueError(f"{path}: no examples")
+    return datasets.Dataset.from_dict(rows, features=_features(task))
+
+
+def read_glue_table(path: str | os.PathLike, task: GlueTask | str) -> datasets.Dataset:
+    """A parquet, csv, json or jsonl file whose columns are the hub's (e.g. sentence1, sentence2, label)."""
+    task = get_task(task) if isinstance(task, str) else task
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    builder = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}.get(suffix)
+    if builder is None:
+        raise ValueError(f"{path}: unsupported extension {suffix!r} (tsv, parquet, csv, json or jsonl)")
+    raw = datasets.load_dataset(builder, data_files=str(path), split="train")
+    # Line numbers as people see them: csv has a header row, jsonl one record per line, parquet rows count from 0.
+    line_of = {"csv": lambda i: f"line {i + 2}", "json": lambda i: f"line {i + 1}", "parquet": lambda i: f"row {i}"}
+    missing = [f for f in task.text_fields if f not in raw.column_names]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing} for {task.name} (columns: {raw.column_names}; expected "
+                         f"{list(task.text_fields)} and optionally label, idx)")
+    rows: dict[str, list] = {f: [] for f in (*task.text_fields, "label", "idx")}
+    labels = raw["label"] if "label" in raw.column_names else [-1] * len(raw)
+    idxs = raw["idx"] if "idx" in raw.column_names else list(range(len(raw)))
+    for i in range(len(raw)):
+        where = f"{path}, {line_of[builder](i)}"
+        rows["label"].append(-1 if labels[i] == -1 else parse_label(task, labels[i], where))
+        rows["idx"].append(int(idxs[i]))
+    for name in task.text_fields:
+        column = raw[name]
+        for i, text in enumerate(column):
+            if text is None:
+                raise ValueError(f"{path}, {line_of[builder](i)}: {name} is empty")
+        rows[name] = [str(t) for t in column]
+    return datasets.Dataset.from_dict(rows, features=_features(task))
+
+
+def read_glue_file(path: str | os.PathLike, task: GlueTask | str) -> datasets.Dataset:
+    """Any local GLUE file: tsv (the GLUE folders) or the hub's schema in parquet, csv, json or jsonl."""
+    if str(path).lower().endswith(".tsv"):
+        return read_glue_tsv(path, task)
+    return read_glue_table(path, task)
+
+
+# Files of a GLUE data folder for each split: the original tsv names, then the hub's parquet names.
+_SPLIT_FILES = {
+    "train": ("train.tsv", "train-*.parquet"),
+    "validation": ("dev.tsv", "validation-*.parquet"),
+    "validation_matched": ("dev_matched.tsv", "validation_matched-*.parquet"),
+    "validation_mismatched": ("dev_mismatched.tsv", "validation_mismatched-*.parquet"),
+    "test": ("test.tsv", "test-*.parquet"),
+    "test_matched": ("test_matched.tsv", "test_matched-*.parquet"),
+    "test_mismatched": ("test_mismatched.tsv", "test_mismatched-*.parquet"),
+}
+
+
+def find_split_files(data_dir: str | os.PathLike) -> dict[str, str]:
+    """Split name -> file of a GLUE task folder (original tsv or the hub's parquet files)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"--data_dir {data_dir}: no such folder")
+    found = {}
+    for split, patterns in _SPLIT_FILES.items():
+        for pattern in patterns:
+            matches = sorted(glob.glob(str(data_dir / pattern)))
+            if len(matches) > 1:
+                raise ValueError(f"{data_dir}: several files for the {split} split: {matches} (give them by name)")
+            if matches:
+                found[split] = matches[0]
+                break
+    if not found:
+        raise FileNotFoundError(f"{data_dir}: no GLUE files (train.tsv, dev.tsv, dev_matched.tsv, test.tsv or the "
+                                f"hub's *.parquet files)")
+    return found
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 3. Arguments
+# ----------------------------------------------------------------------------------------------------------------------
+@dataclass
+class GlueDataArguments:
+    """Which GLUE task, where its data is, and how to tokenize it."""
+
+    task_name: str = field(metadata={"help": f"The GLUE task: {', '.join(GLUE_TASKS)}."})
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "Hub dataset (e.g. nyu-mll/glue); its config is --dataset_config_name or "
+                                        "the task name."}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Hub dataset config (default: the task)."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "A GLUE task folder: train.tsv, dev.tsv (MNLI: dev_matched.tsv, "
+                                        "dev_mismatched.tsv), test.tsv, or the hub's parquet files."}
+    )
+    train_file: str | None = field(default=None, metadata={"help": "Train file (tsv, parquet, csv, json, jsonl)."})
+    validation_file: str | None = field(
+        default=None, metadata={"help": "Validation file (MNLI: the matched one)."}
+    )
+    validation_mismatched_file: str | None = field(default=None, metadata={"help": "MNLI's mismatched validation file."})
+    test_file: str | None = field(default=None, metadata={"help": "Test file (labels optional; MNLI: matched)."})
+    test_mismatched_file: str | None = field(default=None, metadata={"help": "MNLI's mismatched test file."})
+    max_seq_length: int = field(default=128, metadata={"help": "Tokens per example after truncation, specials included."})
+    pad_to_max_length: bool = field(
+        default=False, metadata={"help": "Pad every example to max_seq_length (default: pad each batch to its longest)."}
+    )
+    label_mapping: str | None = field(
+        default=None,
+        metadata={"help": "Evaluate a model trained on another task: model label -> dataset label, as "
+                          "'not_equivalent=not_duplicate,equivalent=duplicate' (e.g. an MRPC model on QQP)."},
+    )
+
+    def __post_init__(self):
+        self.task = get_task(self.task_name)
+        self.task_name = self.task.name
+        if self.max_seq_length < 3:
+            raise ValueError(f"--max_seq_length must be >= 3, got {self.max_seq_length}")
+        if self.task.name != "mnli" and (self.validation_mismatched_file or self.test_mismatched_file):
+            raise ValueError("--validation_mismatched_file/--test_mismatched_file are for MNLI only")
+
+    def split_files(self) -> dict[str, str]:
+        """Split name -> local file, from --data_dir and the per-split file arguments (the latter win)."""
+        files = find_split_files(self.data_dir) if self.data_dir else {}
+        mnli = self.task.name == "mnli"
+        given = {
+            "train": self.train_file,
+            "validation_matched" if mnli else "validation": self.validation_file,
+            "validation_mismatched": self.validation_mismatched_file,
+            "test_matched" if mnli else "test": self.test_file,
+            "test_mismatched": self.test_mismatched_file,
+        }
+        files.update({split: path for split, path in given.items() if path})
+        return files
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 4. Loading, tokenizing, scoring
+# ----------------------------------------------------------------------------------------------------------------------
+def load_glue_splits(data_args: GlueDataArguments, model_args: ModelArguments | None = None) -> datasets.DatasetDict:
+    """The task's splits (train, validation[_matched/_mismatched], test[...]) in the hub's schema."""
+    task = data_args.task
+    if data_args.dataset_name:
+        raw = datasets.load_dataset(
+            data_args.dataset_name, data_args.dataset_config_name or task.name,
+            cache_dir=model_args.cache_dir if model_args else None, token=model_args.token if model_args else None,
+        )
+        missing = [f for f in task.text_fields if f not in raw[next(iter(raw))].column_names]
+        if missing:
+            raise ValueError(f"hub dataset {data_args.dataset_name}: no column(s) {missing} for {task.name}")
+        return raw
+    files = data_args.split_files()
+    if not files:
+        raise ValueError("no data: give --dataset_name, --data_dir or --train_file/--validation_file/--test_file")
+    return datasets.DatasetDict({split: read_glue_file(path, task) for split, path in files.items()})
+
+
+def evaluation_splits(task: GlueTask, splits, kind: str) -> list[tuple[str, str]]:
+    """(split name, metric key prefix) of the evaluation ('validation') or test ('test') splits present."""
+    if task.name == "mnli":
+        names = [(f"{kind}_matched", "eval" if kind == "validation" else "predict"),
+                 (f"{kind}_mismatched", "eval_mismatched" if kind == "validation" else "predict_mismatched")]
+    else:
+        names = [(kind, "eval" if kind == "validation" else "predict")]
+    return [(split, prefix) for split, prefix in names if split in splits]
+
+
+def tokenize_function(tokenizer, task: GlueTask, max_seq_length: int, padding: bool | str):
+    """A batched map function: one sentence, or a sentence pair with segment ids, cut to max_seq_length."""
+
+    def tokenize(batch):
+        texts = [batch[f] for f in task.text_fields]
+        return tokenizer(*texts, padding=padding, max_length=max_seq_length, truncation=True)
+
+    return tokenize
+
+
+def parse_label_mapping(text: str | None) -> dict[str, str]:
+    """'a=b,c=d' -> {'a': 'b', 'c': 'd'}: model label names to dataset label names."""
+    if not text:
+        return {}
+    mapping = {}
+    for pair in text.split(","):
+        if "=" not in pair:
+            raise ValueError(f"--label_mapping: {pair!r} is not model_label=dataset_label")
+        model_label, dataset_label = (s.strip() for s in pair.split("=", 1))
+        mapping[model_label] = dataset_label
+    return mapping
+
+
+def model_to_dataset_ids(config, task: GlueTask, label_mapping: dict[str, str]) -> np.ndarray | None:
+    """Model class id -> task class id, by label name (None when they are the same list); error when they differ."""
+    if task.is_regression:
+        if config.num_labels != 1:
+            raise ValueError(f"stsb is a regression task but the model has {config.num_labels} labels")
+        return None
+    model_names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    if model_names == list(task.label_names) and not label_mapping:
+        return None
+    mapped = [label_mapping.get(name, name) for name in model_names]
+    unknown = [f"{m}->{d}" if m != d else m for m, d in zip(model_names, mapped) if d not in task.label_names]
+    if unknown:
+        raise ValueError(
+            f"the model's labels {model_names} are not {task.name}'s {list(task.label_names)}: {unknown} have no "
+            f"{task.name} label. Give --label_mapping model_label=dataset_label,... (e.g. an MRPC model on QQP: "
+            f"not_equivalent=not_duplicate,equivalent=duplicate)"
+        )
+    return np.array([task.label_names.index(d) for d in mapped])
+
+
+def predictions_to_labels(logits: np.ndarray, task: GlueTask, id_map: np.ndarray | None) -> np.ndarray:
+    """Scores (STS-B) or task class ids from the model's logits (batch, num_labels)."""
+    if task.is_regression:
+        return np.squeeze(logits, axis=-1) if logits.ndim == 2 else logits
+    ids = np.argmax(logits, axis=-1)
+    return ids if id_map is None else id_map[ids]
+
+
+def compute_glue_metrics(task: GlueTask, metric_config: str, predictions, references) -> dict[str, float]:
+    """The task's GLUE metric(s) through the local evaluate module, plus `combined_score` when there are several."""
+    from ..metrics import load_metric
+
+    result = load_metric("glue", metric_config).compute(predictions=predictions, references=references)
+    if len(result) > 1:
+        result["combined_score"] = float(np.mean(list(result.values())))
+    return result
+
+
+def write_glue_predictions(path: str | os.PathLike, task: GlueTask, idx, predictions, gold=None) -> None:
+    """The GLUE submission format: `index<TAB>prediction` (labels as the GLUE tsv files write them), gold optional."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        f.write("index\tprediction" + ("\tlabel" if gold is not None else "") + "\n")
+        for i, (index, prediction) in enumerate(zip(idx, predictions)):
+            cells = [str(int(index)), format_label(task, prediction)]
+            if gold is not None:
+                cells.append(format_label(task, gold[i]))
+            f.write("\t".join(cells) + "\n")
+
+
+def format_label(task: GlueTask, value) -> str:
+    """A label as the GLUE tsv files write it (a score with 3 decimals for STS-B)."""
+    if task.is_regression:
+        return f"{float(value):.3f}"
+    return task.tsv_label_values[int(value)]
+
+
+def read_glue_predictions(path: str | os.PathLike, task: GlueTask) -> dict[int, float | int]:
+    """A predictions file in the GLUE submission format (index, prediction; header optional) as index -> label."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    predictions = {}
+    with path.open(encoding="utf-8-sig") as f:
+        for line_number, line in enumerate(f, start=1):
+            cells = line.rstrip("\r\n").split("\t")
+            if line_number == 1 and cells[0].lower() in ("index", "idx", "id"):
+                continue
+            if not line.strip():
+                continue
+            where = f"{path}, line {line_number}"
+            if len(cells) < 2:
+                raise ValueError(f"{where}: expected index<TAB>prediction, got {line.rstrip()!r}")
+            try:
+                index = int(cells[0])
+            except ValueError:
+                raise ValueError(f"{where}: index {cells[0]!r} is not an integer") from None
+            if index in predictions:
+                raise ValueError(f"{where}: index {index} appears twice")
+            predictions[index] = parse_label(task, cells[1], where)
+    return predictions
+
+
+def score_predictions_file(predictions_file: str, data_file: str, task: GlueTask | str,
+                           mismatched: bool = False) -> dict[str, float]:
+    """The GLUE metric of a predictions file against a labelled data file, matched by index."""
+    task = get_task(task) if isinstance(task, str) else task
+    gold = read_glue_file(data_file, task)
+    predictions = read_glue_predictions(predictions_file, task)
+    missing = [i for i in gold["idx"] if i not in predictions]
+    if missing:
+        raise ValueError(f"{predictions_file}: no prediction for {len(missing)} of the {len(gold)} examples of "
+                         f"{data_file} (first missing index: {missing[0]})")
+    extra = set(predictions) - set(gold["idx"])
+    if extra:
+        raise ValueError(f"{predictions_file}: {len(extra)} indices are not in {data_file} (e.g. {min(extra)})")
+    if any(label == -1 for label in gold["label"]):
+        raise ValueError(f"{data_file}: has unlabelled examples (a test file?); it cannot be scored")
+    config = task.metric_configs[1 if mismatched else 0]
+    preds = [predictions[i] for i in gold["idx"]]
+    return compute_glue_metrics(task, config, preds, gold["label"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 5. The run: fine-tune, evaluate, predict
+# ----------------------------------------------------------------------------------------------------------------------
+def _select(dataset, max_samples: int | None):
+    return dataset if max_samples is None else dataset.select(range(min(max_samples, len(dataset))))
+
+
+def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args: RunArguments,
+             training_args) -> dict[str, float]:
+    """Fine-tune (--do_train), evaluate on dev (--do_eval) and predict test (--do_predict) one GLUE task.
+
+    Writes the model, `{train,eval,predict}_results.json`, `all_results.json`, the predictions of every evaluated
+    split in the GLUE submission format (`eval_predictions_<task>.tsv`, `predict_results_<task>.tsv`) and a row per
+    evaluated split in the results table. Returns all metrics.
+    """
+    from transformers import (
+        AutoModelForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        set_seed,
+    )
+
+    task = data_args.task
+    if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
+        raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
+    logger.info(f"Training/evaluation parameters {training_args}")
+    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir)
+    wait_for_everyone(training_args)
+    set_seed(training_args.seed)
+
+    raw = load_glue_splits(data_args, model_args)
+    if training_args.do_train and "train" not in raw:
+        raise ValueError(f"--do_train needs a train split (found {list(raw)})")
+    eval_splits = evaluation_splits(task, raw, "validation") if training_args.do_eval else []
+    if training_args.do_eval and not eval_splits:
+        raise ValueError(f"--do_eval needs a validation split (found {list(raw)})")
+    test_splits = evaluation_splits(task, raw, "test") if training_args.do_predict else []
+    if training_args.do_predict and not test_splits:
+        raise ValueError(f"--do_predict needs a test split (found {list(raw)})")
+
+    # The config carries the task's labels when training; an already fine-tuned model keeps its own for evaluation.
+    if training_args.do_train:
+        label_fields = (
+            {"num_labels": 1, "problem_type": "regression"} if task.is_regression else
+            {"num_labels": task.num_labels, "id2label": dict(enumerate(task.label_names)),
+             "label2id": {name: i for i, name in enumerate(task.label_names)},
+             "problem_type": "single_label_classification"}
+        )
+    else:
+        label_fields = {}
+    config = load_config(model_args, finetuning_task=task.name, **label_fields)
+    tokenizer = load_tokenizer(model_args)
+    model = load_model(AutoModelForSequenceClassification, model_args, config)
+    id_map = model_to_dataset_ids(model.config, task, parse_label_mapping(data_args.label_mapping))
+    max_positions = getattr(model.config, "max_position_embeddings", None)
+    if max_positions is not None and data_args.max_seq_length > max_positions:
+        raise ValueError(f"--max_seq_length {data_args.max_seq_length} exceeds the model's max_position_embeddings "
+                         f"({max_positions})")
+
+    padding = "max_length" if data_args.pad_to_max_length else False
+    tokenize = tokenize_function(tokenizer, task, data_args.max_seq_length, padding)
+    limits = {"train": run_args.max_train_samples}
+    limits.update({split: run_args.max_eval_samples for split, _ in eval_splits})
+    limits.update({split: run_args.max_predict_samples for split, _ in test_splits})
+    processed = {}
+    with training_args.main_process_first(desc="tokenizing the dataset"):
+        for split, limit in limits.items():
+            if split not in raw or (split == "train" and not training_args.do_train):
+                continue
+            dataset = _select(raw[split], limit)
+            processed[split] = dataset.map(
+                tokenize, batched=True, num_proc=run_args.preprocessing_num_workers,
+                remove_columns=list(task.text_fields), desc=f"Tokenizing {split}",
+            )
+            lengths = [len(ids) for ids in processed[split]["input_ids"][:2000]]
+            truncated = sum(n >= data_args.max_seq_length for n in lengths)
+            logger.info(f"{split}: {len(dataset)} examples; of the first {len(lengths)}, {truncated} reach "
+                        f"max_seq_length={data_args.max_seq_length}")
+    if training_args.do_train and id_map is not None:
+        raise ValueError("--label_mapping is for evaluating a model trained on another task, not for training")
+
+    def compute_metrics(prediction):
+        preds = predictions_to_labels(prediction.predictions, task, id_map)
+        return compute_glue_metrics(task, task.metric_configs[0], preds, prediction.label_ids)
+
+    collator = None if data_args.pad_to_max_length else DataCollatorWithPadding(
+        tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None
+    )
+    train_dataset = processed.get("train")
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset.remove_columns(["idx"]) if train_dataset is not None else None,
+        eval_dataset=processed[eval_splits[0][0]].remove_columns(["idx"]) if eval_splits else None,
+        processing_class=tokenizer,
+        data_collator=collator,
+        compute_metrics=compute_metrics,
+    )
+
+    results: dict[str, float] = {}
+    if training_args.do_train:
+        train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        trainer.save_model()
+        metrics = dict(train_result.metrics)
+        metrics["train_samples"] = len(train_dataset)
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+        trainer.save_state()
+        results.update(metrics)
+
+    impl = implementation_name(trainer.model)
+    trainer.compute_metrics = None  # from here on each split is scored with its own metric config
+    for kind, splits in (("eval", eval_splits), ("predict", test_splits)):
+        for split, prefix in splits:
+            dataset = processed[split]
+            labelled = all(label != -1 for label in dataset["label"])
+            if kind == "eval" and not labelled:
+                raise ValueError(f"the {split} split has unlabelled examples: it cannot be evaluated")
+            output = trainer.predict(dataset.remove_columns(["idx"] + ([] if labelled else ["label"])),
+                                     metric_key_prefix=prefix)
+            metrics = dict(output.metrics)
+            preds = predictions_to_labels(output.predictions, task, id_map)
+            if labelled:
+                metric_config = task.metric_configs[1 if split.endswith("mismatched") else 0]
+                scores = compute_glue_metrics(task, metric_config, preds, dataset["label"])
+                metrics.update({f"{prefix}_{k}": v for k, v in scores.items()})
+            metrics[f"{prefix}_samples"] = len(dataset)
+            trainer.log_metrics(prefix, metrics)
+            trainer.save_metrics(prefix, metrics)
+            results.update(metrics)
+            file_name = f"{'eval_predictions' if kind == 'eval' else 'predict_results'}_{task.name}"
+            file_name += "_mismatched" if split.endswith("mismatched") else ""
+            if training_args.should_save:
+                write_glue_predictions(Path(training_args.output_dir) / f"{file_name}.tsv", task, dataset["idx"],
+                                       preds, gold=dataset["label"] if labelled else None)
+            if labelled:
+                record_results(training_args, run_args, task=task.name, split=split,
+                               model_name=model_args.model_name_or_path, implementation=impl,
+                               examples=len(dataset),
+                               metrics={k[len(prefix) + 1:]: v for k, v in metrics.items()
+                                        if k.startswith(prefix + "_")})
+    if training_args.should_save:
+        with open(os.path.join(training_args.output_dir, "all_results.json"), "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+    if training_args.push_to_hub and training_args.do_train:
+        trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tasks="text-classification",
+                            dataset_tags="glue", dataset_args=task.name, dataset=f"GLUE {task.name.upper()}")
+    return results
+
+
+__all__ = [
+    "GLUE_TASKS",
+    "GlueDataArguments",
+    "GlueTask",
+    "compute_glue_metrics",
+    "find_split_files",
+    "get_task",
+    "load_glue_splits",
+    "model_to_dataset_ids",
+    "parse_label",
+    "read_glue_file",
+    "read_glue_predictions",
+    "read_glue_table",
+    "read_glue_tsv",
+    "run_glue",
+    "score_predictions_file",
+    "write_glue_predictions",
+]

