@@ -94,8 +94,7 @@ def test_parquet_csv_and_jsonl_in_the_hub_schema(tmp_path):
     frame.to_parquet(tmp_path / "validation_matched-00000-of-00001.parquet")
     frame.assign(label=["entailment", "contradiction"]).to_csv(tmp_path / "x.csv", index=False)
     with open(tmp_path / "x.jsonl", "w") as f:
-        for row in frame.to_dict("records"):
-            f.write(json.dumps(row) + "\n")
+        f.writelines(json.dumps(row) + "\n" for row in frame.to_dict("records"))
     for name in ("validation_matched-00000-of-00001.parquet", "x.csv", "x.jsonl"):
         data = read_glue_file(tmp_path / name, "mnli")
         assert data["label"] == [0, 2] and data["premise"] == ["p1", "p2"], name

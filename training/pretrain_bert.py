@@ -42,7 +42,11 @@ import datasets
 import transformers
 from transformers import HfArgumentParser, TrainingArguments
 
-from hf_models.bert.pretraining import BertPretrainingDataArguments, BertPretrainingModelArguments, run_pretraining
+from hf_models.bert.pretraining import (
+    BertPretrainingDataArguments,
+    BertPretrainingModelArguments,
+    run_pretraining,
+)
 
 logger = logging.getLogger("hf_models.pretrain_bert")
 

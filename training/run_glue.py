@@ -30,7 +30,12 @@ from __future__ import annotations
 
 from transformers import TrainingArguments
 
-from hf_models.tasks.common import ModelArguments, RunArguments, parse_args, setup_logging
+from hf_models.tasks.common import (
+    ModelArguments,
+    RunArguments,
+    parse_args,
+    setup_logging,
+)
 from hf_models.tasks.glue import GlueDataArguments, run_glue
 
 
