@@ -28,6 +28,10 @@ setup(
         "numpy",
         "tqdm",
         "tensorboard",
+        # the local evaluate metric modules (hf_models/metrics): GLUE, SQuAD, CoNLL
+        "scikit-learn",
+        "scipy",
+        "seqeval",
     ],
     extras_require={
         "eval": ["scikit-learn", "scipy", "seqeval", "sacrebleu", "matplotlib"],

@@ -305,3 +305,33 @@ def test_every_shared_glue_file_reads_with_the_manifest_counts():
             assert dict(zip(labels.tolist(), n.tolist())) == counts, name
         else:
             assert 0.0 <= min(data["label"]) and max(data["label"]) <= 5.0
+
+
+@pytest.mark.slow
+def test_run_glue_help_and_two_processes_under_torchrun(tiny_checkpoint, rte_dir, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = str(Path(__file__).resolve().parents[1] / "training" / "run_glue.py")
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    help_text = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, env=env, check=True)
+    for flag in ("--task_name", "--data_dir", "--implementation", "--label_mapping", "--results_table",
+                 "--push_to_hub"):
+        assert flag in help_text.stdout, flag
+    if shutil.which("torchrun") is None:
+        pytest.skip("torchrun not installed")
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        ["torchrun", "--nproc_per_node", "2", script, "--model_name_or_path", tiny_checkpoint, "--task_name", "rte",
+         "--data_dir", str(rte_dir), "--do_train", "--do_eval", *cli_args(out, "--max_steps", "2")],
+        capture_output=True, text=True, env=env, timeout=180, check=False,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert "Process rank: 1" in log and "distributed training: True" in log
+    # the results table gets one row, from the main process only
+    assert (out / "results.md").read_text().count("| rte | validation |") == 1
+    assert json.loads((out / "all_results.json").read_text())["eval_samples"] == 8
