@@ -335,3 +335,38 @@ def test_run_glue_help_and_two_processes_under_torchrun(tiny_checkpoint, rte_dir
     # the results table gets one row, from the main process only
     assert (out / "results.md").read_text().count("| rte | validation |") == 1
     assert json.loads((out / "all_results.json").read_text())["eval_samples"] == 8
+
+
+@pytest.mark.slow
+def test_run_glue_push_to_hub_uploads_the_fine_tuned_model(tiny_checkpoint, rte_dir, tmp_path, monkeypatch):
+    """--push_to_hub goes through Trainer.push_to_hub; the Hub is unreachable here, so its client is a recorder."""
+    from types import SimpleNamespace
+
+    import transformers.trainer
+
+    uploads = []
+
+    class RecordingApi:
+        def create_repo(self, repo_id, **kwargs):
+            return SimpleNamespace(repo_id=repo_id)
+
+        def upload_folder(self, repo_id, folder_path, **kwargs):
+            uploads.append((repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
+            return SimpleNamespace(commit_url="fake://commit")
+
+    from pathlib import Path
+
+    monkeypatch.setattr(transformers.trainer, "hf_api", lambda: RecordingApi())
+    from training.run_glue import main
+
+    out = tmp_path / "pushed"
+    main(["--model_name_or_path", tiny_checkpoint, "--task_name", "rte", "--data_dir", str(rte_dir), "--do_train",
+          "--push_to_hub", "--hub_model_id", "someone/tiny-rte", "--hub_strategy", "end",
+          *cli_args(out, "--save_strategy", "no")])
+    assert uploads, "nothing was uploaded"
+    repo_id, files = uploads[-1]
+    assert repo_id == "someone/tiny-rte"
+    for name in ("config.json", "model.safetensors", "modeling_bert.py", "tokenizer.json", "README.md",
+                 "all_results.json"):
+        assert name in files, f"{name} not uploaded: {files}"
+    assert "on the GLUE RTE dataset" in (out / "README.md").read_text()
