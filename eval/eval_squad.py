@@ -56,7 +56,7 @@ class PredictionsFileArguments:
     """Score a predictions file against a SQuAD file, like the official evaluation scripts."""
 
     predictions_file: str = field(metadata={"help": "JSON {question id: answer text} (\"\" = no answer in v2.0)."})
-    data_file: str = field(metadata={"help": "SQuAD data with the gold answers (official json, or flat json/jsonl/csv)."})
+    data_file: str = field(metadata={"help": "SQuAD data with the gold answers (official json, flat json/jsonl/csv)."})
     na_prob_file: str | None = field(
         default=None, metadata={"help": "SQuAD 2.0: JSON {question id: no-answer score}, e.g. eval_null_odds.json."}
     )

@@ -80,7 +80,8 @@ def flat_records(articles: list[dict]) -> list[dict]:
     """The questions of official articles in the hub's flat `squad` format."""
     return [
         {"id": qa["id"], "title": article["title"], "context": paragraph["context"], "question": qa["question"],
-         "answers": {"text": [a["text"] for a in qa["answers"]], "answer_start": [a["answer_start"] for a in qa["answers"]]}}
+         "answers": {"text": [a["text"] for a in qa["answers"]],
+                     "answer_start": [a["answer_start"] for a in qa["answers"]]}}
         for article in articles for paragraph in article["paragraphs"] for qa in paragraph["qas"]
     ]
 
@@ -245,7 +246,8 @@ def test_train_features_point_at_the_answer_text(tokenizer):
             continue
         offsets = redo["offset_mapping"][i]
         assert redo.sequence_ids(i)[start] == redo.sequence_ids(i)[end] == 1  # inside the context
-        assert examples["context"][example][offsets[start][0]:offsets[end][1]] == examples["answers"][example]["text"][0]
+        span = examples["context"][example][offsets[start][0]:offsets[end][1]]
+        assert span == examples["answers"][example]["text"][0]
         answered[example] += 1
     assert sorted(answered) == [0, 1, 2]  # each answer lies in at least one window; the other windows point at [CLS]
     assert features["start_positions"].count(0) > 0
@@ -434,8 +436,8 @@ def official_v2_evaluate(dataset, preds, na_probs, na_prob_thresh=1.0):
         for p in article["paragraphs"]:
             for qa in p["qas"]:
                 gold_answers = [a["text"] for a in qa["answers"] if official_normalize_answer(a["text"])] or [""]
-                exact_raw[qa["id"]] = max(int(official_normalize_answer(a) == official_normalize_answer(preds[qa["id"]]))
-                                          for a in gold_answers)
+                pred = official_normalize_answer(preds[qa["id"]])
+                exact_raw[qa["id"]] = max(int(official_normalize_answer(a) == pred) for a in gold_answers)
                 f1_raw[qa["id"]] = max(compute_f1(a, preds[qa["id"]]) for a in gold_answers)
 
     def apply_threshold(scores):
@@ -690,7 +692,8 @@ def test_article_disjoint_split_of_the_real_dev_set(tmp_path):
     summary = squad.make_article_disjoint_split(data / "dev-v1.1.json", data / "dev-v2.0.json", tmp_path)
     assert (summary["train"]["articles"], summary["train"]["questions"]) == (35, 6013)
     assert (summary["validation"]["articles"], summary["validation"]["questions"]) == (13, 4557)
-    train, validation = squad.read_squad_file(tmp_path / "train.json"), squad.read_squad_file(tmp_path / "validation.json")
+    train = squad.read_squad_file(tmp_path / "train.json")
+    validation = squad.read_squad_file(tmp_path / "validation.json")
     assert (len(train), len(validation)) == (6013, 4557)
     assert not set(train["title"]) & set(validation["title"]) and not set(train["context"]) & set(validation["context"])
     assert "Super_Bowl_50" in validation["title"]

@@ -112,7 +112,8 @@ class DataArguments:
 
     def __post_init__(self):
         if self.dataset_name is None and not (self.train_file or self.validation_file or self.test_file):
-            raise ValueError("give --dataset_name (hub) or at least one of --train_file, --validation_file, --test_file")
+            raise ValueError("give --dataset_name (hub) or at least one of --train_file, --validation_file, "
+                             "--test_file")
         for flag, path in self.files().items():
             extension = path.rsplit(".", 1)[-1].lower() if "." in os.path.basename(path) else ""
             if extension not in SQUAD_FILE_EXTENSIONS:
@@ -155,12 +156,13 @@ def squad_features(with_answers: bool = True):
 
 
 def _normalise_answers(answers: Any, where: str) -> dict[str, list]:
-    """`answers` as {"text": [...], "answer_start": [...]}, from that form or the official list of {text, answer_start}."""
+    """`answers` as {"text": [...], "answer_start": [...]}, from that form or the official [{text, answer_start}]."""
     if isinstance(answers, list):  # the official nested form: [{"text": ..., "answer_start": ...}, ...]
         texts, starts = [], []
         for i, answer in enumerate(answers):
             if not isinstance(answer, Mapping) or "text" not in answer or "answer_start" not in answer:
-                raise SquadFormatError(f"{where}: answer {i} needs the fields 'text' and 'answer_start', got {answer!r}")
+                raise SquadFormatError(f"{where}: answer {i} needs the fields 'text' and 'answer_start', got "
+                                       f"{answer!r}")
             texts.append(answer["text"])
             starts.append(answer["answer_start"])
         return {"text": texts, "answer_start": starts}
@@ -268,7 +270,7 @@ def _read_official(data: dict, path: str, answers_required: bool) -> list[dict[s
 
 
 def _parse_csv_answers(row: dict[str, str], where: str) -> Any:
-    """The answers of a csv row: an 'answers' cell (JSON or Python literal), or 'answers.text' + 'answers.answer_start'."""
+    """A csv row's answers: an 'answers' cell (JSON or Python literal), or 'answers.text' + 'answers.answer_start'."""
 
     def parse(cell: str, column: str) -> Any:
         for loads in (json.loads, ast.literal_eval):
@@ -380,8 +382,8 @@ def read_squad_file(path: str | os.PathLike, answers_required: bool = True):
     seen: dict[str, int] = {}
     for i, record in enumerate(records):
         if record["id"] in seen:
-            raise SquadFormatError(f"{path}: question id {record['id']!r} appears twice (questions {seen[record['id']]} "
-                                   f"and {i}); post-processing and scoring go by id")
+            raise SquadFormatError(f"{path}: question id {record['id']!r} appears twice (questions "
+                                   f"{seen[record['id']]} and {i}); post-processing and scoring go by id")
         seen[record["id"]] = i
     with_answers = ["answers" in record for record in records]
     if any(with_answers) and not all(with_answers):
