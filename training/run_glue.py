@@ -28,23 +28,12 @@ Arguments can also come from one JSON file: `python training/run_glue.py args.js
 
 from __future__ import annotations
 
-from transformers import TrainingArguments
-
-from hf_models.tasks.common import (
-    ModelArguments,
-    RunArguments,
-    parse_args,
-    setup_logging,
-)
+from hf_models.tasks.common import run_task_cli
 from hf_models.tasks.glue import GlueDataArguments, run_glue
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, run_args, training_args = parse_args(
-        (ModelArguments, GlueDataArguments, RunArguments, TrainingArguments), argv
-    )
-    setup_logging(training_args, "hf_models.run_glue")
-    return run_glue(model_args, data_args, run_args, training_args)
+    return run_task_cli(GlueDataArguments, run_glue, "hf_models.run_glue", argv)
 
 
 if __name__ == "__main__":

@@ -48,23 +48,12 @@ data-parallel replica each:
 
 from __future__ import annotations
 
-from transformers import TrainingArguments
-
-from hf_models.tasks.common import (
-    ModelArguments,
-    RunArguments,
-    parse_args,
-    setup_logging,
-)
+from hf_models.tasks.common import run_task_cli
 from hf_models.tasks.conll import DataArguments, run_ner
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, run_args, training_args = parse_args(
-        (ModelArguments, DataArguments, RunArguments, TrainingArguments), argv
-    )
-    setup_logging(training_args, "hf_models.run_ner")
-    return run_ner(model_args, data_args, run_args, training_args)
+    return run_task_cli(DataArguments, run_ner, "hf_models.run_ner", argv)
 
 
 if __name__ == "__main__":

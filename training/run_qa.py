@@ -51,23 +51,12 @@ Several processes (GPUs, or CPU processes over gloo), one data-parallel replica 
 
 from __future__ import annotations
 
-from transformers import TrainingArguments
-
-from hf_models.tasks.common import (
-    ModelArguments,
-    RunArguments,
-    parse_args,
-    setup_logging,
-)
+from hf_models.tasks.common import run_task_cli
 from hf_models.tasks.squad import DataArguments, run_qa
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, run_args, training_args = parse_args(
-        (ModelArguments, DataArguments, RunArguments, TrainingArguments), argv
-    )
-    setup_logging(training_args, "hf_models.run_qa")
-    return run_qa(model_args, data_args, run_args, training_args)
+    return run_task_cli(DataArguments, run_qa, "hf_models.run_qa", argv)
 
 
 if __name__ == "__main__":

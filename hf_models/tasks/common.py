@@ -212,6 +212,17 @@ def parse_args(dataclass_types, argv: list[str] | None = None):
     return parser.parse_args_into_dataclasses(args=argv)
 
 
+def run_task_cli(data_arguments_class, run_function, logger_name: str, argv: list[str] | None = None) -> dict:
+    """The body of every `training/run_<task>.py`: parse (model, data, run, training) arguments, log, run the task."""
+    from transformers import TrainingArguments
+
+    model_args, data_args, run_args, training_args = parse_args(
+        (ModelArguments, data_arguments_class, RunArguments, TrainingArguments), argv
+    )
+    setup_logging(training_args, logger_name)
+    return run_function(model_args, data_args, run_args, training_args)
+
+
 def setup_logging(training_args, *logger_names: str) -> None:
     """Log like transformers' examples: timestamps to stdout; INFO on the main process, WARNING on the others."""
     import datasets
@@ -280,7 +291,8 @@ def record_results(training_args, run_args: RunArguments, task: str, split: str,
     if not training_args.should_save:
         return
     table = run_args.results_table or os.path.join(training_args.output_dir, "results.md")
-    shown = {k: v for k, v in metrics.items() if not k.endswith(("runtime", "per_second", "samples", "epoch"))}
+    shown = {k: v for k, v in metrics.items()
+             if not k.endswith(("runtime", "per_second", "samples", "epoch", "model_preparation_time"))}
     append_results_row(
         table,
         {
@@ -308,6 +320,7 @@ __all__ = [
     "load_tokenizer",
     "parse_args",
     "record_results",
+    "run_task_cli",
     "setup_logging",
     "wait_for_everyone",
     "write_json",
