@@ -622,7 +622,9 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
             labelled = all(label != -1 for label in dataset["label"])
             if kind == "eval" and not labelled:
                 raise ValueError(f"the {split} split has unlabelled examples: it cannot be evaluated")
-            output = trainer.predict(dataset.remove_columns(["idx"] + ([] if labelled else ["label"])),
+            # With a label mapping the model's classes are not the dataset's: no loss against the dataset's ids.
+            keep_labels = labelled and id_map is None
+            output = trainer.predict(dataset.remove_columns(["idx"] + ([] if keep_labels else ["label"])),
                                      metric_key_prefix=prefix)
             metrics = dict(output.metrics)
             preds = predictions_to_labels(output.predictions, task, id_map)
