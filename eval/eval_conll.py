@@ -71,7 +71,8 @@ class EvalConllArguments:
         default=None, metadata={"help": "Labelled data to run the model on: CoNLL columns or csv/json/jsonl records."}
     )
     output_dir: str | None = field(
-        default=None, metadata={"help": "Where a model's predictions and metrics go (needed with --model_name_or_path)."}
+        default=None, metadata={"help": "Where the predictions, metrics and results table go (needed with "
+                                        "--model_name_or_path; default for a predictions file: next to it)."}
     )
     metrics_file: str | None = field(
         default=None, metadata={"help": "Metrics JSON of a predictions file (default PREDICTIONS_FILE.metrics.json)."}
@@ -118,9 +119,11 @@ def evaluate_predictions_file(args: EvalConllArguments) -> dict:
     tokens = sum(len(s.tokens) for s in sentences)
     metrics = {**flatten_results(results, entity_level=True), "sentences": len(sentences), "tokens": tokens}
     print(format_report(results, len(sentences), tokens))
-    metrics_file = args.metrics_file or f"{args.predictions_file}.metrics.json"
+    # next to the predictions by default; in --output_dir when one is given
+    folder = Path(args.output_dir) if args.output_dir else Path(args.predictions_file).parent
+    metrics_file = args.metrics_file or str(folder / f"{Path(args.predictions_file).name}.metrics.json")
     write_json(metrics_file, metrics)
-    table = args.results_table or Path(args.predictions_file).with_name("results.md")
+    table = args.results_table or folder / "results.md"
     shown = {k: v for k, v in metrics.items() if k not in ("sentences", "tokens")}
     append_results_row(table, {
         "task": TASK,
