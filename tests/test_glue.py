@@ -371,3 +371,26 @@ def test_run_glue_push_to_hub_uploads_the_fine_tuned_model(tiny_checkpoint, rte_
                  "all_results.json"):
         assert name in files, f"{name} not uploaded: {files}"
     assert "on the GLUE RTE dataset" in (out / "README.md").read_text()
+
+
+@pytest.mark.slow
+def test_predictions_stay_in_dataset_order_with_group_by_length(tiny_checkpoint, tmp_path):
+    """transformers 5 groups evaluation batches by length too (shuffled): the predictions file must not follow."""
+    from training.run_glue import main
+
+    data = tmp_path / "RTE"
+    data.mkdir()
+    rows = ["index\tsentence1\tsentence2\tlabel"]
+    rows += [f"{i}\t{'word ' * (1 + (i * 7) % 23)}end.\tA claim {i}.\t{'entailment' if i % 3 else 'not_entailment'}"
+             for i in range(40)]
+    write(data / "train.tsv", rows)
+    write(data / "dev.tsv", rows)
+    out = tmp_path / "run"
+    results = main(["--model_name_or_path", tiny_checkpoint, "--task_name", "rte", "--data_dir", str(data),
+                    "--do_train", "--do_eval", "--train_sampling_strategy", "group_by_length",
+                    "--per_device_eval_batch_size", "4", *cli_args(out)])
+    lines = [line.split("\t") for line in (out / "eval_predictions_rte.tsv").read_text().splitlines()[1:]]
+    assert [int(cells[0]) for cells in lines] == list(range(40))
+    assert [cells[2] for cells in lines] == [row.rsplit("\t", 1)[1] for row in rows[1:]]
+    accuracy = np.mean([cells[1] == cells[2] for cells in lines])
+    assert accuracy == pytest.approx(results["eval_accuracy"])

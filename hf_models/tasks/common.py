@@ -163,6 +163,24 @@ def load_tokenizer(model_args: ModelArguments, **kwargs):
     return tokenizer
 
 
+class InOrderEvaluationMixin:
+    """For a `transformers.Trainer` subclass: evaluation and prediction read the dataset in order.
+
+    With `--train_sampling_strategy group_by_length`, transformers 5 also groups the *evaluation* batches by length
+    (in a shuffled order), and the predictions come back in that order: predictions files and post-processing that
+    map outputs to examples by position would silently pair them with the wrong examples.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        from torch.utils.data import SequentialSampler
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        sampler = super()._get_eval_sampler(eval_dataset)
+        if isinstance(sampler, LengthGroupedSampler):  # several processes: None lets accelerate shard in order
+            return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
+        return sampler
+
+
 def implementation_name(model) -> str:
     """'hf_models' or 'transformers' (or the defining package) for a model instance."""
     module = type(model).__module__
@@ -310,6 +328,7 @@ def record_results(training_args, run_args: RunArguments, task: str, split: str,
 
 __all__ = [
     "IMPLEMENTATIONS",
+    "InOrderEvaluationMixin",
     "ModelArguments",
     "RunArguments",
     "append_results_row",

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from .common import (
+    InOrderEvaluationMixin,
     ModelArguments,
     RunArguments,
     detect_last_checkpoint,
@@ -883,18 +884,10 @@ class NerScorer:
 def in_order_trainer_class():
     """transformers.Trainer whose evaluation reads the sentences in file order, even with group_by_length sampling
     (Trainer sorts evaluation batches by length then), so that predictions map back to the sentences' words."""
-    from torch.utils.data import SequentialSampler
     from transformers import Trainer
-    from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    class InOrderEvaluationTrainer(Trainer):
+    class InOrderEvaluationTrainer(InOrderEvaluationMixin, Trainer):
         """Trainer with evaluation in dataset order (what word_predictions needs)."""
-
-        def _get_eval_sampler(self, eval_dataset):
-            sampler = super()._get_eval_sampler(eval_dataset)
-            if isinstance(sampler, LengthGroupedSampler):  # several processes: None lets accelerate shard in order
-                return SequentialSampler(eval_dataset) if self.args.world_size <= 1 else None
-            return sampler
 
     return InOrderEvaluationTrainer
 

@@ -28,6 +28,7 @@ import datasets
 import numpy as np
 
 from .common import (
+    InOrderEvaluationMixin,
     ModelArguments,
     RunArguments,
     detect_last_checkpoint,
@@ -593,7 +594,10 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
         tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None
     )
     train_dataset = processed.get("train")
-    trainer = Trainer(
+    class GlueTrainer(InOrderEvaluationMixin, Trainer):
+        """Trainer whose predictions come back in dataset order (the predictions files pair them with idx)."""
+
+    trainer = GlueTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset.remove_columns(["idx"]) if train_dataset is not None else None,

@@ -40,6 +40,7 @@ from transformers import Trainer
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
 from .common import (
+    InOrderEvaluationMixin,
     ModelArguments,
     RunArguments,
     append_results_row,
@@ -786,7 +787,7 @@ def compute_squad_metrics(metric, qa_predictions: QAPredictions, examples, versi
 # ----------------------------------------------------------------------------------------------------------------------
 # The Trainer
 # ----------------------------------------------------------------------------------------------------------------------
-class QuestionAnsweringTrainer(Trainer):
+class QuestionAnsweringTrainer(InOrderEvaluationMixin, Trainer):
     """A Trainer whose evaluate/predict turn logits into answers, save them and score them (EM/F1), as run_qa's.
 
     The evaluation dataset is the features of `prepare_validation_features` (with example_id and offset_mapping, which
