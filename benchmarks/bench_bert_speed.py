@@ -130,8 +130,8 @@ def main(argv=None) -> dict:
             for _ in range(args.rounds):
                 for name, model in models.items():
                     train_s[name].append(time_train(model, inputs, labels, args.steps, args.warmup, bf16))
-                for name in infer_s:
-                    infer_s[name].append(time_infer(models[name], inputs, args.steps, args.warmup, bf16))
+                for name, times in infer_s.items():
+                    times.append(time_infer(models[name], inputs, args.steps, args.warmup, bf16))
             row = {"size": size, "precision": precision}
             for name, values in train_s.items():
                 row[f"train_tokens_per_s[{name}]"] = tokens / statistics.median(values)
