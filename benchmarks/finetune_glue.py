@@ -12,7 +12,7 @@ metrics, the commands and the wall times into benchmarks/results/glue_minilm.jso
   validation_mismatched; QQP is scored with the MRPC model (paraphrase labels mapped by name) and QNLI with the RTE
   model (same entailment labels): cross-task transfer, not the GLUE recipe.
 
-    python benchmarks/finetune_glue.py --output_root /tmp/glue_runs            # about an hour on 2 CPU cores
+    python benchmarks/finetune_glue.py --output_root /tmp/glue_runs            # about 80 minutes on 2 CPU cores
     python benchmarks/finetune_glue.py --tasks rte wnli --output_root /tmp/g   # a subset of the tasks
 
 The recipe (all tasks): lr 5e-5, batch 32, warmup 10%, weight decay 0.01, bf16 autocast, seed 42, max_seq_length 128
