@@ -35,56 +35,21 @@ Several processes (GPUs, or CPU processes over gloo), one data-parallel replica 
 
 from __future__ import annotations
 
-import logging
-import sys
-
-import datasets
-import transformers
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import TrainingArguments
 
 from hf_models.bert.pretraining import (
     BertPretrainingDataArguments,
     BertPretrainingModelArguments,
     run_pretraining,
 )
-
-logger = logging.getLogger("hf_models.pretrain_bert")
-
-
-def parse_args(argv: list[str] | None = None):
-    """(model_args, data_args, training_args) from the command line or from a single .json file."""
-    parser = HfArgumentParser((BertPretrainingModelArguments, BertPretrainingDataArguments, TrainingArguments))
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if len(argv) == 1 and argv[0].endswith(".json"):
-        return parser.parse_json_file(json_file=argv[0])
-    return parser.parse_args_into_dataclasses(args=argv)
-
-
-def setup_logging(training_args: TrainingArguments) -> None:
-    """Log like transformers' examples: timestamps to stdout; INFO on the main process, WARNING on the others."""
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    if training_args.should_log:
-        transformers.utils.logging.set_verbosity_info()  # the default of training_args.log_level is passive
-    log_level = training_args.get_process_log_level()
-    for name in ("hf_models", logger.name):
-        logging.getLogger(name).setLevel(log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.enable_default_handler()
-    transformers.utils.logging.enable_explicit_format()
-    logger.warning(
-        f"Process rank: {training_args.process_index}, device: {training_args.device}, "
-        f"n_gpu: {training_args.n_gpu}, distributed training: {training_args.parallel_mode.value == 'distributed'}"
-    )
+from hf_models.tasks.common import parse_args, setup_logging
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_args(argv)
-    setup_logging(training_args)
+    model_args, data_args, training_args = parse_args(
+        (BertPretrainingModelArguments, BertPretrainingDataArguments, TrainingArguments), argv
+    )
+    setup_logging(training_args, "hf_models.pretrain_bert")
     return run_pretraining(model_args, data_args, training_args)
 
 

@@ -29,6 +29,8 @@ import datasets
 import numpy as np
 import torch
 
+from ..tasks.common import detect_last_checkpoint, wait_for_everyone
+
 IGNORE_INDEX = -100  # label of the positions the MLM loss does not see (nn.CrossEntropyLoss's ignore_index)
 NSP_IS_NEXT, NSP_RANDOM_NEXT = 0, 1  # next_sentence_label: 0 = B follows A in the text, 1 = B is a random segment
 
@@ -714,37 +716,6 @@ class BertPretrainingDataArguments:
             raise ValueError(f"--max_seq_length must be >= 5, got {self.max_seq_length}")
 
 
-def _detect_last_checkpoint(training_args, data_args) -> str | None:
-    """The checkpoint to resume from; refuse to train into a non-empty folder that holds none (it is not ours)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if training_args.resume_from_checkpoint is not None:
-        if not os.path.isdir(training_args.resume_from_checkpoint):
-            raise FileNotFoundError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} does not exist")
-        return training_args.resume_from_checkpoint
-    output_dir = training_args.output_dir
-    if not training_args.do_train or not os.path.isdir(output_dir) or data_args.overwrite_output_dir:
-        return None
-    last_checkpoint = get_last_checkpoint(output_dir)
-    if last_checkpoint is None and os.listdir(output_dir):
-        raise ValueError(
-            f"output directory {output_dir} already exists and is not empty, and holds no checkpoint to resume "
-            "from. Use a new --output_dir, or pass --overwrite_output_dir to train into it anyway."
-        )
-    if last_checkpoint is not None:
-        logger.info(
-            f"Checkpoint found in {output_dir}: resuming training from {last_checkpoint}. Pass --overwrite_output_dir "
-            "to start afresh instead."
-        )
-    return last_checkpoint
-
-
-def _wait_for_everyone(training_args) -> None:
-    """A barrier across the processes of a distributed run (no-op in a single process)."""
-    if training_args.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-
-
 def _load_or_train_tokenizer(model_args, data_args, training_args, last_checkpoint):
     """Load the tokenizer, or train a WordPiece vocabulary on the train files (on process 0, then share it)."""
     from transformers import AutoTokenizer
@@ -896,8 +867,8 @@ def run_pretraining(model_args, data_args, training_args) -> dict[str, float]:
 
     logger.info(f"Training/evaluation parameters {training_args}")
     # Every process reads the output folder before any process writes to it.
-    last_checkpoint = _detect_last_checkpoint(training_args, data_args)
-    _wait_for_everyone(training_args)
+    last_checkpoint = detect_last_checkpoint(training_args, data_args.overwrite_output_dir)
+    wait_for_everyone(training_args)
 
     tokenizer = _load_or_train_tokenizer(model_args, data_args, training_args, last_checkpoint)
     with training_args.main_process_first(desc="building the pretraining datasets"):

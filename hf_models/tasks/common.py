@@ -208,8 +208,10 @@ def detect_last_checkpoint(training_args, overwrite_output_dir: bool) -> str | N
             "from. Use a new --output_dir, or pass --overwrite_output_dir to train into it anyway."
         )
     if last_checkpoint is not None:
-        logger.info(f"Checkpoint found in {output_dir}: resuming from {last_checkpoint} (--overwrite_output_dir to "
-                    "start afresh)")
+        logger.info(
+            f"Checkpoint found in {output_dir}: resuming training from {last_checkpoint}. Pass --overwrite_output_dir "
+            "to start afresh instead."
+        )
     return last_checkpoint
 
 
