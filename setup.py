@@ -32,6 +32,8 @@ setup(
         "scikit-learn",
         "scipy",
         "seqeval",
+        # compiled training kernels of word2vec and fast n-gram counting (hf_models/word2vec, hf_models/ngram)
+        "numba>=0.60",
     ],
     extras_require={
         "eval": ["scikit-learn", "scipy", "seqeval", "sacrebleu", "matplotlib"],
@@ -44,6 +46,10 @@ setup(
             "seqeval",
             "sacrebleu",
             "matplotlib",
+            # reference implementations the word2vec and n-gram tests compare against
+            "gensim>=4.3",
+            "nltk>=3.8",
+            "kenlm",
         ],
     },
     entry_points={"console_scripts": ["hf-models=hf_models.__main__:main"]},
