@@ -1,0 +1,700 @@
+"""Smoothed n-gram language models: configuration, counting, every estimator against closed forms and hand-computed
+values, normalisation, the backoff tables against KenLM (its Python module reads our ARPA files), ARPA files both
+ways, save/load and push_to_hub, generation, the transformers interface, and the Penn Treebank target (lmplz's
+modified Kneser-Ney 5-gram: perplexity 141.19 on the test set)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from conftest import requires_shared_data, shared_data_dir
+
+from hf_models.ngram import (
+    ARPAFormatError,
+    NGramConfig,
+    NGramLanguageModel,
+    NGramVocabulary,
+    train_ngram,
+)
+from hf_models.ngram.counting import build_vocabulary_and_encode, count_ngrams
+from hf_models.ngram.smoothing import (
+    adjusted_counts,
+    count_of_counts,
+    kneser_ney_discount,
+    modified_kneser_ney_discounts,
+)
+
+SMOOTHINGS = ("mle", "add_k", "kneser_ney", "modified_kneser_ney")
+CORPUS = [
+    "the cat sat on the mat",
+    "the dog sat on the log",
+    "a cat ate the fish",
+    "the cat ate a rat",
+    "the dog ate the cat",
+    "a dog sat",
+    "the cat sat",
+    "a rat sat on a mat",
+    "고양이 가 매트 위에 앉았다",
+    "the 고양이 sat",
+    "",
+]
+CONTEXTS = ["", "the", "the cat", "the cat sat on", "zzz unseen", "sat zzz", "고양이 가", "a"]
+
+
+def fit(smoothing, order=3, corpus=CORPUS, **kwargs):
+    return NGramLanguageModel.fit(corpus, order=order, smoothing=smoothing, **kwargs)
+
+
+def kenlm_or_skip():
+    return pytest.importorskip("kenlm", reason="kenlm's Python module is not installed")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"order": 0}, "order"),
+        ({"order": 2.5}, "order"),
+        ({"smoothing": "witten_bell"}, "smoothing"),
+        ({"smoothing": "add_k", "k": 0}, "k"),
+        ({"smoothing": "add_k", "k": float("nan")}, "k"),
+        ({"smoothing": "kneser_ney", "discount": 1.5}, "discount"),
+        ({"smoothing": "modified_kneser_ney", "discount": 0.5}, "discount"),
+        ({"smoothing": "modified_kneser_ney", "discount": [0.5, 2.5, 1.0]}, "discount"),
+        ({"smoothing": "mle", "discount": 0.5}, "discount"),
+        ({"smoothing": "kneser_ney", "discount_fallback": [0.5, 1, 1.5]}, "discount_fallback"),
+        ({"smoothing": "modified_kneser_ney", "discount_fallback": 0.5}, "discount_fallback"),
+        ({"bos_token": "</s>"}, "bos_token"),
+        ({"unk_token": "un k"}, "unk_token"),
+        ({"min_count": 0}, "min_count"),
+        ({"max_vocab_size": 3}, "max_vocab_size"),
+        ({"vocab_size": 2}, "vocab_size"),
+        ({"order": 2, "ngram_counts": [5]}, "ngram_counts"),
+        ({"vocab_size": 5, "order": 1, "ngram_counts": [6]}, "ngram_counts"),
+    ],
+)
+def test_config_errors_name_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=rf"NGramConfig\.{field}\b"):
+        NGramConfig(**kwargs)
+
+
+def test_config_type_error_names_the_field():
+    with pytest.raises(TypeError, match=r"NGramConfig\.lowercase"):
+        NGramConfig(lowercase="yes")
+
+
+def test_config_round_trip_and_fallback_defaults(tmp_path):
+    config = NGramConfig(order=4, smoothing="modified_kneser_ney", discount_fallback=[0.4, 0.9, 1.4], lowercase=True)
+    assert NGramConfig(smoothing="modified_kneser_ney").fallback_discounts() == [0.5, 1.0, 1.5]  # KenLM's
+    assert NGramConfig(smoothing="kneser_ney").fallback_discounts() == 0.5
+    assert NGramConfig(smoothing="kneser_ney", discount_fallback=False).fallback_discounts() is None
+    config.save_pretrained(tmp_path)
+    loaded = NGramConfig.from_pretrained(tmp_path)
+    assert (loaded.model_type, loaded.order, loaded.fallback_discounts(), loaded.lowercase) == (
+        "hf_ngram", 4, [0.4, 0.9, 1.4], True)
+    assert (loaded.unk_token_id, loaded.bos_token_id, loaded.eos_token_id) == (0, 1, 2)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Vocabulary and counting
+# ----------------------------------------------------------------------------------------------------------------------
+def test_counting_matches_a_python_counter():
+    vocab, corpus, _ = build_vocabulary_and_encode(CORPUS)
+    tables = count_ngrams(corpus, 3, len(vocab))
+    expected = [{}, {}, {}]
+    for sentence in CORPUS:
+        padded = ["<s>", *sentence.split(), "</s>"]
+        for j in range(1, len(padded)):
+            for k in range(1, 4):
+                if j - k + 1 >= 0:
+                    gram = tuple(padded[j - k + 1:j + 1])
+                    expected[k - 1][gram] = expected[k - 1].get(gram, 0) + 1
+    words = np.array(vocab.id_to_word, dtype=object)
+    columns = [np.arange(len(vocab))[:, None]]
+    for k in (2, 3):
+        keys = tables[k - 1].keys
+        columns.append(np.concatenate([columns[-1][keys // len(vocab)], (keys % len(vocab))[:, None]], axis=1))
+    for k in (1, 2, 3):
+        got = {tuple(words[row]): int(c) for row, c in zip(columns[k - 1], tables[k - 1].counts) if c > 0}
+        assert got == expected[k - 1]
+    assert np.all(np.diff(tables[2].keys) > 0)  # sorted, unique keys
+
+
+def test_adjusted_counts_are_continuation_counts_except_after_bos():
+    vocab, corpus, _ = build_vocabulary_and_encode(["a b", "c b", "a b", "b"])
+    tables = count_ngrams(corpus, 2, len(vocab))
+    adjusted = adjusted_counts(tables)[0]
+    ids = vocab.word_to_id
+    assert adjusted[ids["b"]] == 3  # preceded by a, c and <s>
+    assert adjusted[ids["a"]] == 1 and adjusted[ids["</s>"]] == 1  # a after <s>; </s> after b only
+    assert adjusted[ids["<s>"]] == 0
+    np.testing.assert_array_equal(count_of_counts(np.array([0, 1, 1, 2, 3, 4, 4, 9])), [1, 2, 1, 1, 2])
+
+
+def test_discount_formulas():
+    t = np.array([0, 10, 5, 3, 2])
+    y = 10 / (10 + 2 * 5)
+    np.testing.assert_allclose(modified_kneser_ney_discounts(t)[1:],
+                               [1 - 2 * y * 5 / 10, 2 - 3 * y * 3 / 5, 3 - 4 * y * 2 / 3], rtol=1e-6)
+    assert kneser_ney_discount(t)[1] == pytest.approx(10 / 20)
+
+
+def test_vocabulary_cut_by_min_count_and_max_size():
+    model = NGramLanguageModel.fit(["a a a b b c", "a b d"], order=2, smoothing="add_k", min_count=2)
+    assert model.vocab.id_to_word == ["<unk>", "<s>", "</s>", "a", "b"]
+    assert model.perplexity(["c d"])["oov"] == 2
+    model = NGramLanguageModel.fit(["a a a b b c", "a b d"], order=2, smoothing="add_k", max_vocab_size=4)
+    assert model.vocab.id_to_word == ["<unk>", "<s>", "</s>", "a"]
+    model = NGramLanguageModel.fit(["The CAT", "the cat"], order=2, smoothing="mle", lowercase=True)
+    assert model.vocab.id_to_word[3:] == ["the", "cat"]
+    assert model.log10_prob("THE Cat") == pytest.approx(0.0)
+
+
+def test_bad_training_text_is_reported_with_its_line(tmp_path):
+    text = tmp_path / "train.txt"
+    text.write_text("a b\nthe <s> c\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"train\.txt, line 2: .*'<s>'"):
+        NGramLanguageModel.fit(text, order=2, smoothing="mle")
+    text.write_bytes(b"a b\nc \xff d\n")
+    with pytest.raises(ValueError, match=r"train\.txt, line 2: not valid UTF-8"):
+        NGramLanguageModel.fit(text, order=2, smoothing="mle")
+    with pytest.raises(ValueError, match=r"sentence 1: invalid word 'b c'"):
+        NGramLanguageModel.fit([["a"], ["b c"]], order=2, smoothing="mle")
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
+        NGramLanguageModel.fit(tmp_path / "missing.txt", order=2)
+    with pytest.raises(ValueError, match=r"Kneser-Ney discounts of the 1-grams: .*discount_fallback"):
+        NGramLanguageModel.fit(["a b", "b a"], order=2, smoothing="modified_kneser_ney", discount_fallback=False)
+
+
+def test_tiny_data_falls_back_to_kenlm_discounts_with_a_warning(caplog):
+    model = NGramLanguageModel.fit(["a b", "b a"], order=2, smoothing="modified_kneser_ney")
+    assert model.config.discounts[0] == [0.5, 1.0, 1.5]  # no unigram has adjusted count 1
+    assert "order 1: no n-gram has adjusted count 1" in caplog.text
+    assert sum(p for _, p in model.next_word_distribution("a")) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_files_token_lists_and_strings_give_the_same_model(tmp_path):
+    path = tmp_path / "corpus.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("\n".join(CORPUS) + "\n")
+    from_file = fit("modified_kneser_ney", corpus=path)
+    from_lists = fit("modified_kneser_ney", corpus=[s.split() for s in CORPUS])
+    from_mixed = fit("modified_kneser_ney", corpus=[Path(path)])
+    for model in (from_lists, from_mixed):
+        assert model.vocab == from_file.vocab
+        assert model.log10_prob("the cat sat") == from_file.log10_prob("the cat sat")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Estimators
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("smoothing", SMOOTHINGS)
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_every_distribution_sums_to_one(smoothing, order):
+    model = fit(smoothing, order=order)
+    for context in CONTEXTS:
+        distribution = model.next_word_distribution(context)
+        words = [w for w, _ in distribution]
+        assert "<s>" not in words and "</s>" in words and len(words) == len(model.vocab) - 1
+        assert sum(p for _, p in distribution) == pytest.approx(1.0, abs=1e-5), context
+    unigrams = model.next_word_distribution("", bos=False)
+    assert sum(p for _, p in unigrams) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_kneser_ney_hand_computed():
+    """Interpolated KN bigram, D = 0.5, on <s> a b </s> / <s> a c </s> / <s> b a </s> (|V| = 5: <unk> </s> a b c)."""
+    model = NGramLanguageModel.fit(["a b", "a c", "b a"], order=2, smoothing="kneser_ney", discount=0.5)
+    # continuation counts: a {<s>, b} = 2, b {a, <s>} = 2, c {a} = 1, </s> {b, c, a} = 3; sum 8; gamma = 0.5 * 4 / 8
+    p1 = {"a": 1.5 / 8 + 0.25 / 5, "b": 1.5 / 8 + 0.25 / 5, "c": 0.5 / 8 + 0.25 / 5, "</s>": 2.5 / 8 + 0.25 / 5,
+          "<unk>": 0.25 / 5}
+    assert sum(p1.values()) == pytest.approx(1.0)
+    p_a_given_bos = 1.5 / 3 + (0.5 * 2 / 3) * p1["a"]  # c(<s> a) = 2, c(<s> b) = 1
+    p_b_given_a = 0.5 / 3 + (0.5 * 3 / 3) * p1["b"]  # a b, a c, a </s>: once each
+    p_eos_given_b = 0.5 / 2 + (0.5 * 2 / 2) * p1["</s>"]  # b </s>, b a
+    scores = model.score_tokens("a b")
+    np.testing.assert_allclose([s.log10_prob for s in scores],
+                               np.log10([p_a_given_bos, p_b_given_a, p_eos_given_b]), atol=1e-6)
+    assert [s.ngram_length for s in scores] == [2, 2, 2]
+    assert model.score_tokens("zzz", eos=False)[0].log10_prob == pytest.approx(
+        math.log10(0.5 * 2 / 3 * p1["<unk>"]), abs=1e-6)
+    distribution = dict(model.next_word_distribution("a"))
+    assert distribution["a"] == pytest.approx(0.5 * p1["a"], abs=1e-6)
+
+
+def test_kneser_ney_discounts_from_count_of_counts():
+    model = NGramLanguageModel.fit(["a b", "a c", "b a"], order=2, smoothing="kneser_ney")
+    # unigram adjusted counts 2, 2, 1, 3: t1 = 1, t2 = 2; bigram counts: seven 1s, one 2 (<s> a)
+    np.testing.assert_allclose(model.config.discounts, [[1 / 5], [7 / 9]], rtol=1e-6)
+
+
+def test_modified_kneser_ney_hand_computed():
+    """Modified KN bigram with D1, D2, D3+ = 0.4, 0.8, 1.2 on a b x3, a c x2, a d (|V| = 6)."""
+    model = NGramLanguageModel.fit(["a b"] * 3 + ["a c"] * 2 + ["a d"], order=2, smoothing="modified_kneser_ney",
+                                   discount=[0.4, 0.8, 1.2])
+    # unigram continuation counts: a, b, c, d = 1 (D1), </s> = 3 (D3+); sum 7; gamma = (4 * 0.4 + 1.2) / 7
+    uniform = (4 * 0.4 + 1.2) / 7 / 6
+    p1 = {w: 0.6 / 7 + uniform for w in "abcd"} | {"</s>": 1.8 / 7 + uniform}
+    gamma_a = (0.4 + 0.8 + 1.2) / 6  # a b = 3 (D3+), a c = 2 (D2), a d = 1 (D1)
+    expected = {"b": 1.8 / 6 + gamma_a * p1["b"], "c": 1.2 / 6 + gamma_a * p1["c"], "d": 0.6 / 6 + gamma_a * p1["d"],
+                "a": gamma_a * p1["a"], "</s>": gamma_a * p1["</s>"], "<unk>": gamma_a * uniform}
+    got = dict(model.next_word_distribution("a"))
+    for word, p in expected.items():
+        assert got[word] == pytest.approx(p, abs=1e-6), word
+    assert model.config.discounts == [[0.4, 0.8, 1.2], [0.4, 0.8, 1.2]]
+
+
+def test_mle_closed_form_and_zero_probabilities():
+    model = fit("mle", order=3)
+    # p(sat | the cat) = c(the cat sat) / c(the cat .) = 2 / 4 ; p(cat | <s> the) = 3 / 6
+    assert dict(model.next_word_distribution("the cat"))["sat"] == pytest.approx(2 / 4, abs=1e-6)
+    assert dict(model.next_word_distribution("the"))["cat"] == pytest.approx(3 / 6, abs=1e-6)
+    assert dict(model.next_word_distribution("the cat"))["dog"] == 0.0
+    # an unseen context falls back to its longest seen suffix: p(. | zzz the) = p(. | the) = c(the .) / c(the)
+    assert dict(model.next_word_distribution("zzz the"))["cat"] == pytest.approx(4 / 10, abs=1e-6)
+    result = model.perplexity(["the cat sat on the dog"])
+    assert result["perplexity"] == math.inf and result["zero_probability_tokens"] == 2  # dog, then </s>
+    assert math.isfinite(model.perplexity(["the cat sat"])["perplexity"])
+
+
+def test_add_k_closed_form():
+    k = 0.5
+    model = fit("add_k", order=3, k=k)
+    size = len(model.vocab) - 1  # |V|: every word but <s>
+    assert dict(model.next_word_distribution("the cat"))["sat"] == pytest.approx((2 + k) / (4 + k * size))
+    assert dict(model.next_word_distribution("the cat"))["dog"] == pytest.approx(k / (4 + k * size))
+    # at the start of a sentence the context is <s> w1 (a trigram), then <s> (a bigram)
+    assert dict(model.next_word_distribution("the"))["cat"] == pytest.approx((3 + k) / (6 + k * size))
+    assert dict(model.next_word_distribution(""))["the"] == pytest.approx((6 + k) / (11 + k * size))
+    # an unseen context is uniform
+    assert dict(model.next_word_distribution("zzz cat"))["sat"] == pytest.approx(1 / size)
+    unigram = fit("add_k", order=1, k=1.0)
+    tokens = sum(len(s.split()) + 1 for s in CORPUS)  # 47 words + 11 </s>
+    assert tokens == 58
+    assert dict(unigram.next_word_distribution(""))["the"] == pytest.approx((10 + 1) / (58 + size))
+
+
+def test_mle_bigrams_match_nltk():
+    lm = pytest.importorskip("nltk.lm")
+    from nltk.lm.preprocessing import padded_everygram_pipeline
+
+    sentences = [s.split() for s in CORPUS if s]
+    train, vocabulary = padded_everygram_pipeline(2, sentences)
+    reference = lm.MLE(2)
+    reference.fit(train, vocabulary)
+    model = fit("mle", order=2, corpus=sentences)
+    for context in ("<s>", "the", "cat", "sat", "고양이"):
+        ours = dict(model.next_word_distribution([] if context == "<s>" else [context]))
+        for word in ("the", "cat", "sat", "</s>", "가", "mat"):
+            assert ours[word] == pytest.approx(reference.score(word, [context]), abs=1e-6), (context, word)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# KenLM reads our ARPA files and gives the same scores
+# ----------------------------------------------------------------------------------------------------------------------
+def assert_same_as_kenlm(model, arpa_path, sentences):
+    kenlm = kenlm_or_skip()
+    reference = kenlm.Model(str(arpa_path))
+    total, tokens = 0.0, 0
+    for sentence in sentences:
+        expected = reference.score(sentence, bos=True, eos=True)
+        assert model.log10_prob(sentence) == pytest.approx(expected, abs=1e-4), sentence
+        full = list(reference.full_scores(sentence))
+        ours = model.score_tokens(sentence)
+        np.testing.assert_allclose([s.log10_prob for s in ours], [f[0] for f in full], atol=1e-4)
+        assert [s.ngram_length for s in ours] == [f[1] for f in full]
+        assert [s.oov for s in ours] == [f[2] for f in full]
+        total += expected
+        tokens += len(sentence.split()) + 1
+    ours = model.perplexity([s for s in sentences])
+    assert ours["perplexity"] == pytest.approx(10 ** (-total / tokens), rel=1e-5)
+
+
+@pytest.mark.parametrize("smoothing", ["add_k", "kneser_ney", "modified_kneser_ney"])
+def test_kenlm_scores_our_arpa_like_we_do(tmp_path, smoothing):
+    model = fit(smoothing, order=3)
+    model.save_arpa(tmp_path / "model.arpa")
+    assert_same_as_kenlm(model, tmp_path / "model.arpa", CORPUS + ["the cat sat on the log", "zzz the 고양이 qqq",
+                                                                   "a a a a a", "the dog"])
+
+
+def test_kenlm_reads_unseen_mle_events_as_minus_99(tmp_path):
+    kenlm = kenlm_or_skip()
+    model = fit("mle", order=2)
+    model.save_arpa(tmp_path / "mle.arpa")
+    assert_same_as_kenlm(model, tmp_path / "mle.arpa", ["the cat sat", "a rat sat on a mat"])
+    assert model.log10_prob("the sat") == -math.inf  # "the sat" was never seen
+    assert kenlm.Model(str(tmp_path / "mle.arpa")).score("the sat") < -98  # -99 is log10 0 in ARPA files
+
+
+@requires_shared_data
+def test_kenlm_agrees_on_a_penn_treebank_subset(tmp_path):
+    ptb = shared_data_dir() / "ptb"
+    train = (ptb / "ptb.train.txt").read_text(encoding="utf-8").splitlines()[:5000]
+    test = [line.strip() for line in (ptb / "ptb.test.txt").read_text(encoding="utf-8").splitlines()[:300]]
+    model = NGramLanguageModel.fit(train, order=4, smoothing="modified_kneser_ney")
+    model.save_arpa(tmp_path / "ptb4.arpa.gz")
+    with gzip.open(tmp_path / "ptb4.arpa.gz", "rb") as f, open(tmp_path / "ptb4.arpa", "wb") as out:
+        out.write(f.read())  # kenlm reads plain ARPA files
+    assert_same_as_kenlm(model, tmp_path / "ptb4.arpa", test)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# ARPA files
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("smoothing", SMOOTHINGS)
+def test_arpa_round_trip_keeps_every_table(tmp_path, smoothing):
+    model = fit(smoothing, order=3)
+    model.save_arpa(tmp_path / "model.arpa.gz")
+    loaded = NGramLanguageModel.from_arpa(tmp_path / "model.arpa.gz")
+    assert loaded.config.smoothing == "arpa" and loaded.vocab.id_to_word[:3] == ["<unk>", "<s>", "</s>"]
+    assert set(loaded.vocab.id_to_word) == set(model.vocab.id_to_word)
+    for sentence in CORPUS + ["zzz 고양이 the"]:
+        assert loaded.log10_prob(sentence) == model.log10_prob(sentence)
+    assert loaded.config.ngram_counts == model.config.ngram_counts
+
+
+def test_arpa_file_layout(tmp_path):
+    model = NGramLanguageModel.fit(["a b", "a c", "b a"], order=2, smoothing="kneser_ney", discount=0.5)
+    model.save_arpa(tmp_path / "model.arpa")
+    lines = (tmp_path / "model.arpa").read_text(encoding="utf-8").splitlines()
+    assert lines[1:4] == ["\\data\\", "ngram 1=6", "ngram 2=8"]
+    unigrams = {line.split("\t")[1]: line.split("\t") for line in lines[lines.index("\\1-grams:") + 1:][:6]}
+    assert unigrams["<s>"][0] == "0" and len(unigrams["</s>"]) == 2  # </s> is no context: no backoff column
+    assert float(unigrams["a"][0]) == pytest.approx(math.log10(1.5 / 8 + 0.25 / 5), abs=1e-6)
+    assert float(unigrams["a"][2]) == pytest.approx(math.log10(0.5), abs=1e-6)  # gamma(a) = 0.5 * 3 / 3
+    bigrams = lines[lines.index("\\2-grams:") + 1:lines.index("\\end\\") - 1]
+    assert len(bigrams) == 8 and all(len(line.split("\t")) == 2 for line in bigrams)
+    assert lines[-1] == "\\end\\"
+
+
+def write_arpa_text(path, body):
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+VALID_ARPA = """\\data\\
+ngram 1=5
+ngram 2=3
+
+\\1-grams:
+-1.0\t<unk>
+-99\t<s>\t-0.5
+-0.7\t</s>
+-0.6\t한국어\t-0.2
+-0.8\tword\t-0.1
+
+\\2-grams:
+-0.3\t<s> 한국어
+-0.4\t한국어 word
+-0.2\tword </s>
+
+\\end\\
+"""
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (VALID_ARPA.replace("\\data\\", "data"), r"no \\data\\ line"),
+        (VALID_ARPA.replace("ngram 2=3", "ngram 2=three"), r"line 3: bad n-gram count line"),
+        (VALID_ARPA.replace("ngram 2=3", "ngram 3=3"), r"line 3: n-gram orders must be consecutive"),
+        (VALID_ARPA.replace("\\2-grams:", "\\3-grams:"), r"line 12: expected the section header \\2-grams:"),
+        (VALID_ARPA.replace("-0.4\t한국어 word", "-0.4\t한국어"), r"line 14: a 2-gram line needs"),
+        (VALID_ARPA.replace("-0.8\tword", "minus\tword"), r"line 10: probability 'minus' is not a number"),
+        (VALID_ARPA.replace("-0.8\tword", "0.8\tword"), r"line 10: probability '0.8' is not a valid"),
+        (VALID_ARPA.replace("ngram 2=3", "ngram 2=4"), r"line 16: the \\2-grams: section has 3 lines but the header announces 4"),
+        (VALID_ARPA.replace("ngram 2=3", "ngram 2=2"), r"line 15: more 2-grams than the 2 announced"),
+        (VALID_ARPA.replace("-0.4\t한국어 word", "-0.4\t한국어 missing"), r"line 14: word 'missing' of this 2-gram"),
+        (VALID_ARPA.replace("-0.2\tword </s>", "-0.2\t<s> 한국어"), r"line 15: duplicate 2-gram \(first on line 13\)"),
+        (VALID_ARPA.replace("-0.2\tword </s>", "-0.2\tword </s>\t-0.5"), r"line 15: a backoff on the highest order"),
+        (VALID_ARPA.replace("\\end\\\n", ""), r"no \\end\\ line"),
+        (VALID_ARPA.replace("\\end\\", "\\3-grams:"), r"line 17: expected \\end\\"),
+        (VALID_ARPA.split("\\2-grams:")[0], r"the \\2-grams: section is missing"),
+    ],
+)
+def test_malformed_arpa_errors_name_the_line(tmp_path, broken, message):
+    path = write_arpa_text(tmp_path / "broken.arpa", broken)
+    with pytest.raises(ARPAFormatError, match=message) as error:
+        NGramLanguageModel.from_arpa(path)
+    assert "broken.arpa" in str(error.value)
+
+
+def test_valid_arpa_reads_and_scores_by_backoff(tmp_path):
+    model = NGramLanguageModel.from_arpa(write_arpa_text(tmp_path / "small.arpa", VALID_ARPA))
+    assert model.log10_prob("한국어 word") == pytest.approx(-0.3 - 0.4 - 0.2)
+    # word after <s>: no bigram <s> word -> bo(<s>) + p(word); then p(</s> | word) = -0.2
+    assert model.log10_prob("word") == pytest.approx(-0.5 - 0.8 - 0.2)
+    assert model.log10_prob("zzz") == pytest.approx(-0.5 - 1.0 + -0.7)  # <unk> has no backoff
+    assert model.perplexity(["zzz"], exclude_oov=True)["tokens"] == 1
+
+
+def test_arpa_with_missing_prefixes_gets_blanks(tmp_path):
+    """SRILM may prune the context of a kept n-gram (KenLM refuses such files); it is added as a blank: probability
+    bo(w1) p(w2), backoff 1, so every score is the ARPA backoff value."""
+    text = """\\data\\
+ngram 1=5
+ngram 2=2
+ngram 3=1
+
+\\1-grams:
+-1.0\t<unk>
+-99\t<s>\t-0.5
+-0.7\t</s>\t0
+-0.6\ta\t-0.2
+-0.8\tb\t-0.1
+
+\\2-grams:
+-0.3\t<s> a\t-0.25
+-0.2\tb </s>\t-0.15
+
+\\3-grams:
+-0.05\ta b </s>
+
+\\end\\
+"""
+    path = write_arpa_text(tmp_path / "pruned.arpa", text)  # "a b", the context of "a b </s>", is missing
+    model = NGramLanguageModel.from_arpa(path)
+    assert model.config.ngram_counts == [5, 3, 1]
+    # a b: p(a | <s>) = -0.3; p(b | <s> a) = bo(<s> a) + bo(a) + p(b); p(</s> | a b) = -0.05
+    assert model.log10_prob("a b") == pytest.approx(-0.3 + (-0.25 - 0.2 - 0.8) - 0.05)
+    # b a: bo(<s>) + p(b); bo(b) + p(a); bo(a) + p(</s>)
+    assert model.log10_prob("b a") == pytest.approx((-0.5 - 0.8) + (-0.1 - 0.6) + (-0.2 - 0.7))
+    model.save_arpa(tmp_path / "completed.arpa")
+    kenlm = kenlm_or_skip()
+    reference = kenlm.Model(str(tmp_path / "completed.arpa"))  # the completed file is one KenLM reads
+    for sentence in ["a b", "a b a b", "b a", "a", "b b", "a a b"]:
+        assert model.log10_prob(sentence) == pytest.approx(reference.score(sentence), abs=1e-5), sentence
+
+
+def test_missing_special_tokens_are_added_with_probability_zero(tmp_path):
+    text = VALID_ARPA.replace("ngram 1=5", "ngram 1=4").replace("-1.0\t<unk>\n", "")
+    model = NGramLanguageModel.from_arpa(write_arpa_text(tmp_path / "closed.arpa", text))
+    assert model.vocab.id_to_word[0] == "<unk>"
+    assert model.log10_prob("zzz") == -math.inf
+    assert model.perplexity(["zzz 한국어"], exclude_oov=True)["oov"] == 1
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Saving, loading, the hub
+# ----------------------------------------------------------------------------------------------------------------------
+def test_save_pretrained_round_trip_with_korean(tmp_path):
+    model = fit("modified_kneser_ney", order=3)
+    model.save_pretrained(tmp_path)
+    for name in ("config.json", "model.safetensors", "vocab.txt", "README.md", "modeling_ngram.py", "counting.py"):
+        assert (tmp_path / name).is_file(), name
+    vocab_lines = (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert vocab_lines[:3] == ["<unk>", "<s>", "</s>"] and "고양이" in vocab_lines
+    loaded = NGramLanguageModel.from_pretrained(tmp_path)
+    assert loaded.vocab == model.vocab and loaded.config.ngram_counts == model.config.ngram_counts
+    for sentence in CORPUS + ["고양이 가 zzz"]:
+        assert loaded.log10_prob(sentence) == model.log10_prob(sentence)
+    for name, buffer in model.named_buffers():
+        assert torch.equal(buffer, dict(loaded.named_buffers())[name]), name
+    config = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))
+    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_ngram.NGramLanguageModel"
+
+
+def test_loading_checks_the_vocabulary(tmp_path):
+    model = fit("kneser_ney", order=2)
+    model.save_pretrained(tmp_path)
+    (tmp_path / "vocab.txt").write_text("<unk>\n<s>\n</s>\nonly\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="vocab.txt: 4 words, but config.vocab_size is"):
+        NGramLanguageModel.from_pretrained(tmp_path)
+    (tmp_path / "vocab.txt").write_text("<s>\n<unk>\n</s>\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="first 3 lines must be"):
+        NGramLanguageModel.from_pretrained(tmp_path)
+
+
+def test_trust_remote_code_loads_the_saved_code(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model = fit("modified_kneser_ney", order=3)
+    model.save_pretrained(tmp_path)
+    remote = AutoModelForCausalLM.from_pretrained(tmp_path, trust_remote_code=True)
+    assert type(remote).__module__.startswith("transformers_modules")
+    assert remote.log10_prob("the cat sat") == model.log10_prob("the cat sat")
+
+
+def test_push_to_hub_uploads_the_vocabulary(monkeypatch):
+    from huggingface_hub import ModelCard, ModelCardData
+    from transformers.utils import hub
+
+    uploads = []
+
+    class RecordingApi:
+        def create_repo(self, repo_id, **kwargs):
+            return SimpleNamespace(repo_id=repo_id)
+
+        def create_branch(self, **kwargs):
+            pass
+
+        def create_commit(self, repo_id, operations, **kwargs):
+            uploads.append({op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations})
+            return SimpleNamespace(commit_url="fake://commit")
+
+    monkeypatch.setattr(hub, "hf_api", lambda: RecordingApi())
+    card = ModelCard.from_template(ModelCardData(library_name="transformers"), model_description="test")
+    monkeypatch.setattr(hub, "create_and_tag_model_card", lambda repo_id, tags=None, token=None: card)
+    fit("kneser_ney", order=2).push_to_hub("someone/tiny-ngram")
+    files = uploads[0]
+    assert {"config.json", "model.safetensors", "vocab.txt", "modeling_ngram.py"} <= set(files)
+    assert "고양이" in files["vocab.txt"].decode("utf-8").split("\n")
+
+
+def test_unfitted_model_says_so():
+    model = NGramLanguageModel(NGramConfig(order=2))
+    with pytest.raises(ValueError, match="no tables yet"):
+        model.log10_prob("a b")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Scoring API
+# ----------------------------------------------------------------------------------------------------------------------
+def test_perplexity_counts_tokens_and_oov(tmp_path):
+    model = fit("modified_kneser_ney", order=3)
+    sentences = ["the cat sat", "zzz dog qqq"]
+    result = model.perplexity(sentences)
+    assert (result["tokens"], result["sentences"], result["oov"]) == (3 + 1 + 3 + 1, 2, 2)
+    total = sum(model.log10_prob(s) for s in sentences)
+    assert result["log10_prob"] == pytest.approx(total)
+    assert result["log_prob"] == pytest.approx(total * math.log(10))
+    assert result["perplexity"] == pytest.approx(10 ** (-total / 8))
+    excluded = model.perplexity(sentences, exclude_oov=True)
+    oov_log10 = sum(s.log10_prob for s in model.score_tokens("zzz dog qqq") if s.oov)
+    assert excluded["tokens"] == 6 and excluded["log10_prob"] == pytest.approx(total - oov_log10)
+    path = tmp_path / "test.txt"
+    path.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    assert model.perplexity(path)["perplexity"] == result["perplexity"]
+    assert model.log_prob("the cat") == pytest.approx(model.log10_prob("the cat") * math.log(10))
+
+
+def test_score_tokens_without_sentence_boundaries():
+    model = fit("kneser_ney", order=2)
+    with_bos = model.score_tokens("cat sat", bos=True, eos=False)
+    without = model.score_tokens("cat sat", bos=False, eos=False)
+    assert [s.token for s in without] == ["cat", "sat"] and without[0].ngram_length == 1
+    assert without[1].log10_prob == with_bos[1].log10_prob
+    assert without[0].log10_prob == pytest.approx(math.log10(dict(model.next_word_distribution("", bos=False))["cat"]),
+                                                  abs=1e-6)
+
+
+def test_encode_decode():
+    model = fit("mle", order=2)
+    ids = model.encode("the 고양이 zzz", add_special_tokens=True)
+    assert ids[0] == 1 and ids[-1] == 2 and ids[3] == 0
+    assert model.decode(ids) == "<s> the 고양이 <unk> </s>"
+    assert model.decode(ids, skip_special_tokens=True) == "the 고양이 <unk>"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# transformers interface and generation
+# ----------------------------------------------------------------------------------------------------------------------
+def test_forward_logits_are_normalised_next_word_log_probabilities():
+    model = fit("modified_kneser_ney", order=3)
+    ids = torch.tensor([model.encode("the cat sat on", add_special_tokens=False)])
+    ids = torch.cat([torch.tensor([[1]]), ids], dim=1)  # <s> the cat sat on
+    out = model(ids, labels=ids)
+    assert out.logits.shape == (1, 5, len(model.vocab))
+    torch.testing.assert_close(torch.logsumexp(out.logits, dim=-1), torch.zeros(1, 5), atol=1e-5, rtol=0)
+    expected = dict(model.next_word_distribution("the cat"))
+    for word, p in expected.items():
+        assert out.logits[0, 2, model.vocab.word_to_id[word]].exp().item() == pytest.approx(p, abs=1e-6)
+    nll = -np.mean([s.log10_prob for s in model.score_tokens("the cat sat on", eos=False)]) * math.log(10)
+    assert out.loss.item() == pytest.approx(nll, rel=1e-5)
+    last = model(ids, logits_to_keep=1).logits
+    torch.testing.assert_close(last[:, 0], out.logits[:, -1])
+
+
+def test_forward_padding_and_sentence_starts():
+    model = fit("kneser_ney", order=3)
+    ids = model.encode("the cat sat")
+    padded = torch.tensor([[2, 2, 1, *ids], [1, *ids, 1, ids[0]]])
+    mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1] * 6])
+    alone = model(torch.tensor([[1, *ids]])).logits
+    out = model(padded, attention_mask=mask).logits
+    torch.testing.assert_close(out[0, 2:], alone[0])
+    torch.testing.assert_close(out[1, :4], alone[0])
+    torch.testing.assert_close(out[1, 5], alone[0, 1])  # a second <s> starts a new sentence
+    with pytest.raises(ValueError, match=r"input_ids must be word ids in \[0, "):
+        model(torch.tensor([[1, 999]]))
+
+
+def test_greedy_generation_is_the_argmax_chain_and_stops_at_eos():
+    model = fit("modified_kneser_ney", order=3)
+    text = model.generate("the", max_new_tokens=6, do_sample=False)
+    context, expected = ["the"], []
+    for _ in range(6):
+        word = model.next_word_distribution(context, top_k=1)[0][0]
+        if word == "</s>":
+            break
+        expected.append(word)
+        context.append(word)
+    assert text == " ".join(expected)
+    assert model.generate(["the"], max_new_tokens=6, do_sample=False) == expected
+    stop = NGramLanguageModel.fit(["x y", "x y", "x y z"], order=2, smoothing="mle")
+    assert stop.generate("x y", max_new_tokens=10, do_sample=False) == ""  # p(</s> | y) = 2/3
+
+
+def test_sampling_is_reproducible_with_a_seed():
+    model = fit("modified_kneser_ney", order=3)
+    first = model.generate("the", max_new_tokens=15, seed=3)
+    assert model.generate("the", max_new_tokens=15, seed=3) == first
+    samples = {model.generate("", max_new_tokens=15, seed=seed) for seed in range(8)}
+    assert len(samples) > 1
+    assert model.generate("the", max_new_tokens=5, top_k=1, seed=0) == model.generate("the", max_new_tokens=5,
+                                                                                      do_sample=False)
+    assert len(model.generate("", max_new_tokens=3, seed=1).split()) <= 3
+    assert "<unk>" not in model.generate("", max_new_tokens=50, temperature=3.0, seed=0, allow_unk=False).split()
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate("the", temperature=0)
+
+
+def test_transformers_generate_matches_our_greedy_decoding():
+    model = fit("modified_kneser_ney", order=3)
+    prompt = torch.tensor([[1, *model.encode("the dog")]])
+    output = model.generate(prompt, max_new_tokens=8, do_sample=False)
+    words = model.decode(output[0, prompt.shape[1]:].tolist(), skip_special_tokens=True)
+    assert words == model.generate("the dog", max_new_tokens=8, do_sample=False)
+    sampled = model.generate(prompt, max_new_tokens=8, do_sample=True, seed=5)
+    assert torch.equal(sampled, model.generate(prompt, max_new_tokens=8, do_sample=True, seed=5))
+
+
+def test_train_ngram_function():
+    model = train_ngram([s.split() for s in CORPUS], order=2, smoothing="add_k", k=0.1)
+    assert model.config.k == 0.1 and model.fit_statistics["sentences"] == len(CORPUS)
+    assert model.fit_statistics["ngram_counts"] == model.config.ngram_counts
+
+
+def test_vocabulary_file_errors(tmp_path):
+    path = tmp_path / "vocab.txt"
+    path.write_text("<unk>\n<s>\n</s>\na\na\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="line 5: duplicate word 'a'"):
+        NGramVocabulary.load(path)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Penn Treebank: lmplz's modified Kneser-Ney 5-gram scores the test set at perplexity 141.19
+# ----------------------------------------------------------------------------------------------------------------------
+@requires_shared_data
+def test_penn_treebank_modified_kneser_ney_5gram_matches_lmplz():
+    ptb = shared_data_dir() / "ptb"
+    started = time.perf_counter()
+    model = NGramLanguageModel.fit(ptb / "ptb.train.txt", order=5, smoothing="modified_kneser_ney")
+    result = model.perplexity(ptb / "ptb.test.txt")
+    seconds = time.perf_counter() - started
+    assert result["perplexity"] == pytest.approx(141.19, rel=0.005)
+    assert result["tokens"] == 82430 and result["oov"] == 4794  # PTB's literal <unk> counts as OOV, as in KenLM
+    # lmplz's n-gram counts and discounts on the same text (its vocabulary also holds its own empty <unk>)
+    assert model.config.ngram_counts[1:] == [264990, 586558, 717733, 737952]
+    np.testing.assert_allclose(model.config.discounts[4], [0.959671, 1.3879, 1.24171], atol=1e-5)
+    assert seconds < 10, f"build + score took {seconds:.1f}s"

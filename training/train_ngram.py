@@ -1,0 +1,175 @@
+#!/usr/bin/env python
+"""Build a smoothed n-gram language model from text files (one sentence per line, whitespace-separated words).
+
+The model is saved with `save_pretrained` in OUTPUT_DIR (config.json, model.safetensors, vocab.txt; load it with
+`NGramLanguageModel.from_pretrained(OUTPUT_DIR)`), optionally as OUTPUT_DIR/model.arpa for KenLM or SRILM (`--arpa`).
+The build statistics (seconds, n-gram counts, discounts) and the perplexity of `--validation_file` / `--test_file`
+go to OUTPUT_DIR/train_results.json, and a row per evaluated file to the results table (`--results_table`, default
+OUTPUT_DIR/results.md). The modified Kneser-Ney 5-gram of KenLM's lmplz on Penn Treebank:
+
+    python training/train_ngram.py --train_file ../shared/data/ptb/ptb.train.txt --order 5 \
+        --smoothing modified_kneser_ney --validation_file ../shared/data/ptb/ptb.valid.txt \
+        --test_file ../shared/data/ptb/ptb.test.txt --arpa --output_dir /tmp/ptb-kn5
+
+Other estimators: `--smoothing mle`, `--smoothing add_k --k 0.1`, `--smoothing kneser_ney [--discount 0.75]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hf_models.ngram import NGramConfig, NGramLanguageModel
+from hf_models.ngram.configuration_ngram import SMOOTHINGS
+from hf_models.tasks.common import append_results_row, parse_args, write_json
+
+logger = logging.getLogger("hf_models.train_ngram")
+
+
+@dataclass
+class NGramTrainingArguments:
+    """What to count, how to smooth it, and where the model goes."""
+
+    train_file: list[str] = field(
+        metadata={"help": "Training text: one sentence per line, words separated by whitespace (UTF-8, .gz "
+                          "allowed). Several files may follow the flag, or repeat it.", "nargs": "+", "action": "extend"}
+    )
+    output_dir: str = field(metadata={"help": "Where the model, train_results.json and the results table go."})
+    order: int = field(default=3, metadata={"help": "n, the length of the longest n-gram."})
+    smoothing: str = field(
+        default="modified_kneser_ney",
+        metadata={"help": "mle, add_k, kneser_ney (one discount per order) or modified_kneser_ney (D1, D2, D3+ per "
+                          "order, as KenLM's lmplz).", "choices": [s for s in SMOOTHINGS if s != "arpa"]},
+    )
+    k: float = field(default=1.0, metadata={"help": "Pseudo-count of add-k smoothing (1 = Laplace)."})
+    discount: list[float] | None = field(
+        default=None,
+        metadata={"help": "Fixed discounts instead of estimating them: one value (kneser_ney) or D1 D2 D3+ "
+                          "(modified_kneser_ney).", "nargs": "+"},
+    )
+    discount_fallback: bool = field(
+        default=True,
+        metadata={"help": "Where the count-of-counts give no valid discounts (tiny data), use KenLM's fallback "
+                          "(D1=0.5, D2=1, D3+=1.5; 0.5 for kneser_ney) with a warning; --no_discount_fallback stops "
+                          "with an error instead (lmplz's default)."},
+    )
+    min_count: int = field(default=1, metadata={"help": "Words seen fewer times become <unk>."})
+    max_vocab_size: int | None = field(
+        default=None, metadata={"help": "Keep only the most frequent words (special tokens included)."}
+    )
+    lowercase: bool = field(default=False, metadata={"help": "Lowercase the text before counting and scoring."})
+    arpa: bool = field(default=False, metadata={"help": "Also write OUTPUT_DIR/model.arpa (for KenLM or SRILM)."})
+    validation_file: str | None = field(default=None, metadata={"help": "Report the perplexity of this file."})
+    test_file: str | None = field(default=None, metadata={"help": "Report the perplexity of this file."})
+    exclude_oov: bool = field(
+        default=False,
+        metadata={"help": "Leave out-of-vocabulary words out of the perplexity (SRILM); default: score them as "
+                          "<unk> and count them (KenLM)."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Write into a non-empty output_dir (its files are replaced)."}
+    )
+    results_table: str | None = field(
+        default=None, metadata={"help": "Markdown table that gets a row per evaluated file (default "
+                                        "OUTPUT_DIR/results.md)."}
+    )
+    log_level: str = field(
+        default="info", metadata={"help": "Logging level.", "choices": ["debug", "info", "warning", "error"]}
+    )
+
+    def __post_init__(self):
+        for flag, path in [("--train_file", p) for p in self.train_file] + [
+            ("--validation_file", self.validation_file), ("--test_file", self.test_file)
+        ]:
+            if path is not None and not os.path.isfile(path):
+                raise FileNotFoundError(f"{flag} {path}: no such file")
+
+    def config(self) -> NGramConfig:
+        """The NGramConfig these arguments describe (validated there, with errors naming the field)."""
+        discount = self.discount
+        if discount is not None and self.smoothing == "kneser_ney" and len(discount) == 1:
+            discount = discount[0]
+        return NGramConfig(order=self.order, smoothing=self.smoothing, k=self.k, discount=discount,
+                           discount_fallback=self.discount_fallback, min_count=self.min_count,
+                           max_vocab_size=self.max_vocab_size, lowercase=self.lowercase)
+
+
+def setup_logging(level: str) -> None:
+    """Log like transformers' examples: timestamps to stdout."""
+    import transformers
+
+    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
+                        handlers=[logging.StreamHandler(sys.stdout)])
+    numeric = getattr(logging, level.upper())
+    for name in ("hf_models", logger.name):
+        logging.getLogger(name).setLevel(numeric)
+    transformers.utils.logging.set_verbosity(numeric)
+
+
+def check_output_dir(output_dir: str, overwrite: bool) -> None:
+    """Refuse to write into a non-empty folder unless told to: it may hold a model the user wants to keep."""
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+        raise ValueError(f"output directory {output_dir} already exists and is not empty. Use a new --output_dir, or "
+                         "pass --overwrite_output_dir to write into it anyway.")
+
+
+def evaluate_file(model: NGramLanguageModel, path: str, exclude_oov: bool) -> dict:
+    """Perplexity of a text file, with the speed of scoring it (reading included)."""
+    started = time.perf_counter()
+    result = model.perplexity(Path(path), exclude_oov=exclude_oov)
+    seconds = time.perf_counter() - started
+    result["seconds"] = seconds
+    result["tokens_per_second"] = result["tokens"] / seconds if seconds > 0 else float("inf")
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    (args,) = parse_args((NGramTrainingArguments,), argv)
+    setup_logging(args.log_level)
+    check_output_dir(args.output_dir, args.overwrite_output_dir)
+    config = args.config()
+    logger.info(f"Building a {config.order}-gram {config.smoothing} model from {', '.join(args.train_file)}")
+    sources = [Path(p) for p in args.train_file]
+    model = NGramLanguageModel.fit(sources, config, progress=args.log_level in ("debug", "info"))
+    stats = model.fit_statistics
+    os.makedirs(args.output_dir, exist_ok=True)
+    model.save_pretrained(args.output_dir)
+    results = {
+        "order": config.order,
+        "smoothing": config.smoothing,
+        "train_files": args.train_file,
+        **stats,
+    }
+    if args.arpa:
+        started = time.perf_counter()
+        arpa_path = os.path.join(args.output_dir, "model.arpa")
+        model.save_arpa(arpa_path)
+        results["arpa_file"] = arpa_path
+        results["arpa_seconds"] = time.perf_counter() - started
+        logger.info(f"Wrote {arpa_path} in {results['arpa_seconds']:.2f}s")
+    table = args.results_table or os.path.join(args.output_dir, "results.md")
+    for split, path in (("validation", args.validation_file), ("test", args.test_file)):
+        if path is None:
+            continue
+        scores = evaluate_file(model, path, args.exclude_oov)
+        results[f"{split}_file"] = path
+        results.update({f"{split}_{key}": value for key, value in scores.items()})
+        logger.info(f"{split} perplexity {scores['perplexity']:.3f} ({scores['tokens']:,} tokens, {scores['oov']:,} "
+                    f"OOV, {scores['tokens_per_second']:,.0f} tokens/s)")
+        append_results_row(table, {
+            "task": "language_modeling", "split": split, "model": f"{config.order}-gram {config.smoothing}",
+            "implementation": "hf_models", "examples": scores["sentences"],
+            "metrics": {"perplexity": scores["perplexity"], "tokens": scores["tokens"], "oov": scores["oov"]},
+            "output_dir": args.output_dir,
+        })
+    write_json(os.path.join(args.output_dir, "train_results.json"), results)
+    logger.info(f"Saved the model and train_results.json to {args.output_dir}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
