@@ -1,5 +1,5 @@
-"""hf_models: the arc of modern NLP as Hugging Face models (BERT first; GPT, T5, Transformer, RNN/LSTM, Seq2Seq,
-word2vec and n-gram models follow the same pattern).
+"""hf_models: the arc of modern NLP as Hugging Face models: n-gram language models, word2vec and BERT so far; RNN/LSTM,
+Seq2Seq, the Transformer, GPT and T5 follow the same pattern.
 
 `import hf_models` registers every config and model with transformers' Auto classes.
 """
@@ -19,6 +19,8 @@ from .bert import (
     BertModel,
     BertPreTrainedModel,
 )
+from .ngram import NGramConfig, NGramForCausalLM, NGramLanguageModel, train_ngram
+from .word2vec import KeyedVectors, LineSentence, Word2VecConfig, Word2VecModel, build_and_train, train_word2vec
 
 register_auto_classes()
 
@@ -33,5 +35,15 @@ __all__ = [
     "BertForTokenClassification",
     "BertModel",
     "BertPreTrainedModel",
+    "KeyedVectors",
+    "LineSentence",
+    "NGramConfig",
+    "NGramForCausalLM",
+    "NGramLanguageModel",
+    "Word2VecConfig",
+    "Word2VecModel",
+    "build_and_train",
+    "train_ngram",
+    "train_word2vec",
     "register_auto_classes",
 ]

@@ -3,6 +3,7 @@
 from transformers import (
     AutoConfig,
     AutoModel,
+    AutoModelForCausalLM,
     AutoModelForMaskedLM,
     AutoModelForMultipleChoice,
     AutoModelForNextSentencePrediction,
@@ -12,7 +13,7 @@ from transformers import (
     AutoModelForTokenClassification,
 )
 
-from . import bert
+from . import bert, ngram, word2vec
 
 # (config class, [(auto class, model class), ...]) for every family of the package
 REGISTRY = [
@@ -27,6 +28,19 @@ REGISTRY = [
             (AutoModelForTokenClassification, bert.BertForTokenClassification),
             (AutoModelForQuestionAnswering, bert.BertForQuestionAnswering),
             (AutoModelForMultipleChoice, bert.BertForMultipleChoice),
+        ],
+    ),
+    (
+        word2vec.Word2VecConfig,
+        [
+            (AutoModel, word2vec.Word2VecModel),
+        ],
+    ),
+    (
+        ngram.NGramConfig,
+        [
+            (AutoModel, ngram.NGramLanguageModel),
+            (AutoModelForCausalLM, ngram.NGramLanguageModel),
         ],
     ),
 ]
