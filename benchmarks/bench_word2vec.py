@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+METRICS = ("words_per_second", "analogy_accuracy", "analogy_semantic", "analogy_syntactic", "wordsim353_spearman",
+           "simlex999_spearman")
 SETTINGS = {"vector_size": 100, "window": 5, "negative": 5, "min_count": 5, "sample": 1e-3, "alpha": 0.025,
             "min_alpha": 1e-4}
 
@@ -112,7 +115,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--architectures", nargs="+", default=["skipgram", "cbow"], choices=["skipgram", "cbow"])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--ptb", action=argparse.BooleanOptionalAction, default=True,
+                        help="Also train on PTB train alone (where the issue measured gensim's words/s).")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "word2vec.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -124,7 +129,9 @@ def main(argv=None) -> dict:
         if not corpus.exists():
             from nltk_corpus import export
 
-            corpus_stats = export(args.data_dir, corpus)
+            corpus.with_suffix(".json").write_text(json.dumps(export(args.data_dir, corpus), indent=2) + "\n")
+        if corpus.with_suffix(".json").exists():
+            corpus_stats = json.loads(corpus.with_suffix(".json").read_text())
     eval_dir = args.data_dir / "word_embedding_eval"
 
     # compile the kernels before any timing (numba caches them on disk after the first run)
@@ -134,38 +141,55 @@ def main(argv=None) -> dict:
         build_and_train([["a", "b", "c", "a", "b"]] * 50, architecture=architecture, min_count=1, epochs=1,
                         vector_size=8, progress=False)
 
+    corpora = {"nltk+ptb": corpus}
+    if args.ptb:
+        corpora["ptb"] = args.data_dir / "ptb" / "ptb.train.txt"
     runs = []
-    for architecture in args.architectures:
-        for library, run in (("gensim", run_gensim), ("hf_models", run_hf_models)):
-            print(f"== {library} {architecture}", flush=True)
-            stats, kv = run(corpus, architecture, args.epochs, args.workers, args.seed)
-            start = time.perf_counter()
-            stats.update(evaluate(kv, eval_dir))
-            stats["eval_seconds"] = time.perf_counter() - start
-            stats.update({"library": library, "architecture": architecture})
-            print(json.dumps(stats, indent=1), flush=True)
-            runs.append(stats)
+    for corpus_name, corpus_path in corpora.items():
+        for architecture in args.architectures:
+            for seed in args.seeds:
+                for library, run in (("gensim", run_gensim), ("hf_models", run_hf_models)):
+                    print(f"== {corpus_name} {library} {architecture} seed {seed}", flush=True)
+                    stats, kv = run(corpus_path, architecture, args.epochs, args.workers, seed)
+                    start = time.perf_counter()
+                    stats.update(evaluate(kv, eval_dir))
+                    stats["eval_seconds"] = time.perf_counter() - start
+                    stats.update({"corpus": corpus_name, "library": library, "architecture": architecture,
+                                  "seed": seed})
+                    print(json.dumps(stats), flush=True)
+                    runs.append(stats)
 
-    ratios = {}
-    for architecture in args.architectures:
-        ours = next(r for r in runs if r["library"] == "hf_models" and r["architecture"] == architecture)
-        theirs = next(r for r in runs if r["library"] == "gensim" and r["architecture"] == architecture)
-        ratios[architecture] = {
-            key: ours[key] / theirs[key]
-            for key in ("words_per_second", "analogy_accuracy", "wordsim353_spearman", "simlex999_spearman")
-            if theirs[key]
-        }
+    summary, ratios = [], {}
+    for corpus_name in corpora:
+        for architecture in args.architectures:
+            means = {}
+            for library in ("gensim", "hf_models"):
+                group = [r for r in runs if (r["corpus"], r["architecture"], r["library"]) ==
+                         (corpus_name, architecture, library)]
+                mean = {key: statistics.mean(r[key] for r in group) for key in METRICS}
+                spread = {f"{key}_stdev": statistics.stdev(r[key] for r in group) if len(group) > 1 else 0.0
+                          for key in METRICS}
+                means[library] = mean
+                summary.append({"corpus": corpus_name, "architecture": architecture, "library": library,
+                                "seeds": len(group), **mean, **spread})
+            ratios[f"{corpus_name}/{architecture}"] = {
+                key: means["hf_models"][key] / means["gensim"][key] for key in METRICS if means["gensim"][key]
+            }
     import gensim
     import numba
 
     results = {
         "command": "python benchmarks/bench_word2vec.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "corpus": {"path": str(corpus), "words": runs[0]["raw_words_per_epoch"], "export": corpus_stats},
-        "settings": {**SETTINGS, "epochs": args.epochs, "workers": args.workers, "seed": args.seed},
+        "corpora": {name: {"path": str(path), "words": next(r["raw_words_per_epoch"] for r in runs
+                                                             if r["corpus"] == name)}
+                    for name, path in corpora.items()},
+        "corpus_export": corpus_stats,
+        "settings": {**SETTINGS, "epochs": args.epochs, "workers": args.workers, "seeds": args.seeds},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "gensim": gensim.__version__, "numba": numba.__version__},
-        "runs": runs,
+        "summary_mean_over_seeds": summary,
         "ratios_hf_models_over_gensim": ratios,
+        "runs": runs,
     }
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
@@ -174,16 +198,19 @@ def main(argv=None) -> dict:
 
 
 def markdown_table(results: dict) -> str:
-    lines = ["| model | library | words/s | analogy acc. (sem / syn) | WordSim-353 ρ | SimLex-999 ρ |",
-             "|---|---|---|---|---|---|"]
-    for r in results["runs"]:
+    lines = ["| corpus | model | library | words/s | analogy acc. (sem / syn) | WordSim-353 ρ | SimLex-999 ρ |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results["summary_mean_over_seeds"]:
         lines.append(
-            f"| {r['architecture']} | {r['library']} | {r['words_per_second'] / 1e6:.2f} M | "
-            f"{100 * r['analogy_accuracy']:.1f}% ({100 * r['analogy_semantic']:.1f} / "
-            f"{100 * r['analogy_syntactic']:.1f}) | {r['wordsim353_spearman']:.3f} | {r['simlex999_spearman']:.3f} |"
+            f"| {r['corpus']} | {r['architecture']} | {r['library']} | {r['words_per_second'] / 1e6:.2f} M | "
+            f"{100 * r['analogy_accuracy']:.1f}% ± {100 * r['analogy_accuracy_stdev']:.1f} "
+            f"({100 * r['analogy_semantic']:.1f} / {100 * r['analogy_syntactic']:.1f}) | "
+            f"{r['wordsim353_spearman']:.3f} ± {r['wordsim353_spearman_stdev']:.3f} | "
+            f"{r['simlex999_spearman']:.3f} ± {r['simlex999_spearman_stdev']:.3f} |"
         )
-    for architecture, ratio in results["ratios_hf_models_over_gensim"].items():
-        lines.append(f"| {architecture} | **ratio** | {ratio['words_per_second']:.2f}x | "
+    for key, ratio in results["ratios_hf_models_over_gensim"].items():
+        corpus, architecture = key.split("/")
+        lines.append(f"| {corpus} | {architecture} | **ratio** | {ratio['words_per_second']:.2f}x | "
                      f"{ratio['analogy_accuracy']:.2f}x | {ratio['wordsim353_spearman']:.2f}x | "
                      f"{ratio['simlex999_spearman']:.2f}x |")
     return "\n".join(lines)
