@@ -8,6 +8,10 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import os
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -516,13 +520,33 @@ def test_loading_checks_the_vocabulary(tmp_path):
 
 
 def test_trust_remote_code_loads_the_saved_code(tmp_path):
-    from transformers import AutoModelForCausalLM
-
+    """A saved folder carries its code: a process that cannot import hf_models loads it with trust_remote_code."""
     model = fit("modified_kneser_ney", order=3)
     model.save_pretrained(tmp_path)
-    remote = AutoModelForCausalLM.from_pretrained(tmp_path, trust_remote_code=True)
-    assert type(remote).__module__.startswith("transformers_modules")
-    assert remote.log10_prob("the cat sat") == model.log10_prob("the cat sat")
+    child = textwrap.dedent(
+        r"""
+        import importlib.abc, json, sys
+
+        class RefuseHfModels(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "hf_models" or name.startswith("hf_models."):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+                return None
+
+        sys.meta_path.insert(0, RefuseHfModels())
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(sys.argv[1], trust_remote_code=True)
+        print(json.dumps({"module": type(model).__module__, "log10_prob": model.log10_prob("the cat sat")}))
+        """
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, "-c", child, str(tmp_path)], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    assert payload["module"].startswith("transformers_modules")
+    assert payload["log10_prob"] == pytest.approx(model.log10_prob("the cat sat"), abs=1e-9)
 
 
 def test_push_to_hub_uploads_the_vocabulary(monkeypatch):
