@@ -18,13 +18,18 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_models.ngram import NGramLanguageModel
-from hf_models.tasks.common import append_results_row, parse_args, write_json
+from hf_models.tasks.common import (
+    append_results_row,
+    check_output_dir,
+    parse_args,
+    setup_cli_logging,
+    write_json,
+)
 
 logger = logging.getLogger("hf_models.eval_ngram_perplexity")
 
@@ -65,24 +70,10 @@ class NGramEvalArguments:
             raise FileNotFoundError(f"--model_name_or_path {self.model_name_or_path}: no such ARPA file")
 
 
-def setup_logging(level: str) -> None:
-    """Log like transformers' examples: timestamps to stdout."""
-    import transformers
-
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
-                        handlers=[logging.StreamHandler(sys.stdout)])
-    numeric = getattr(logging, level.upper())
-    for name in ("hf_models", logger.name):
-        logging.getLogger(name).setLevel(numeric)
-    transformers.utils.logging.set_verbosity(numeric)
-
-
 def main(argv: list[str] | None = None) -> dict:
     (args,) = parse_args((NGramEvalArguments,), argv)
-    setup_logging(args.log_level)
-    if os.path.isdir(args.output_dir) and os.listdir(args.output_dir) and not args.overwrite_output_dir:
-        raise ValueError(f"output directory {args.output_dir} already exists and is not empty. Use a new "
-                         "--output_dir, or pass --overwrite_output_dir to write into it anyway.")
+    setup_cli_logging(args.log_level, logger.name)
+    check_output_dir(args.output_dir, args.overwrite_output_dir)
     started = time.perf_counter()
     model = NGramLanguageModel.from_pretrained(args.model_name_or_path)
     load_seconds = time.perf_counter() - started

@@ -22,11 +22,16 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_models.tasks.common import append_results_row, parse_args, write_json
+from hf_models.tasks.common import (
+    append_results_row,
+    check_output_dir,
+    parse_args,
+    setup_cli_logging,
+    write_json,
+)
 from hf_models.word2vec.keyed_vectors import KeyedVectors
 from hf_models.word2vec.one_hot import (
     format_one_hot_demo,
@@ -124,25 +129,6 @@ class Word2VecEvalArguments:
             self.word_pairs_score_column = int(self.word_pairs_score_column)
 
 
-def setup_logging(level: str) -> None:
-    """Log like transformers' examples: timestamps to stdout."""
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    logging.getLogger("hf_models").setLevel(level.upper())
-
-
-def check_output_dir(output_dir: str, overwrite: bool) -> None:
-    """Refuse a non-empty output folder unless --overwrite_output_dir (nothing saved there is lost silently)."""
-    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
-        raise ValueError(f"output directory {output_dir} already exists and is not empty. Use a new --output_dir, or "
-                         "pass --overwrite_output_dir to write into it anyway.")
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise ValueError(f"--output_dir {output_dir} exists and is not a folder")
-
-
 def is_binary_word2vec_name(path: str) -> bool:
     """Whether a word2vec file name says binary (vectors.bin, vectors.bin.gz)."""
     name = path
@@ -202,7 +188,7 @@ def _unique_names(paths: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> dict:
     (args,) = parse_args((Word2VecEvalArguments,), argv)
-    setup_logging(args.log_level)
+    setup_cli_logging(args.log_level, logger.name)
     check_output_dir(args.output_dir, args.overwrite_output_dir)
     one_hot_pairs = parse_word_pairs(args.one_hot_pairs) if args.one_hot_pairs else []
 

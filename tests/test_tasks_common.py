@@ -61,3 +61,23 @@ def test_the_tokenizer_is_a_fast_one():
     tokenizer = load_tokenizer(ModelArguments(model_name_or_path=MINILM))
     encoding = tokenizer("서울에 간다", return_offsets_mapping=True)
     assert tokenizer.is_fast and len(encoding["offset_mapping"]) == len(encoding["input_ids"])
+
+
+def test_output_dir_check_refuses_a_non_empty_folder_and_a_file(tmp_path):
+    from hf_models.tasks.common import check_output_dir
+
+    check_output_dir(tmp_path / "new", overwrite=False)  # absent: fine
+    check_output_dir(tmp_path, overwrite=False)  # empty: fine
+    (tmp_path / "model.safetensors").write_bytes(b"saved")
+    with pytest.raises(ValueError, match="already exists and is not empty"):
+        check_output_dir(tmp_path, overwrite=False)
+    check_output_dir(tmp_path, overwrite=True)
+    with pytest.raises(ValueError, match="exists and is not a folder"):
+        check_output_dir(tmp_path / "model.safetensors", overwrite=True)
+
+
+def test_cli_log_level_is_checked():
+    from hf_models.tasks.common import setup_cli_logging
+
+    with pytest.raises(ValueError, match="--log_level must be one of debug, info, warning, error"):
+        setup_cli_logging("loud")

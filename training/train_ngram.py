@@ -18,14 +18,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_models.ngram import NGramConfig, NGramLanguageModel
 from hf_models.ngram.configuration_ngram import SMOOTHINGS
-from hf_models.tasks.common import append_results_row, parse_args, write_json
+from hf_models.tasks.common import (
+    append_results_row,
+    check_output_dir,
+    parse_args,
+    setup_cli_logging,
+    write_json,
+)
 
 logger = logging.getLogger("hf_models.train_ngram")
 
@@ -98,25 +103,6 @@ class NGramTrainingArguments:
                            max_vocab_size=self.max_vocab_size, lowercase=self.lowercase)
 
 
-def setup_logging(level: str) -> None:
-    """Log like transformers' examples: timestamps to stdout."""
-    import transformers
-
-    logging.basicConfig(format="%(asctime)s - %(levelname)s - %(name)s - %(message)s", datefmt="%m/%d/%Y %H:%M:%S",
-                        handlers=[logging.StreamHandler(sys.stdout)])
-    numeric = getattr(logging, level.upper())
-    for name in ("hf_models", logger.name):
-        logging.getLogger(name).setLevel(numeric)
-    transformers.utils.logging.set_verbosity(numeric)
-
-
-def check_output_dir(output_dir: str, overwrite: bool) -> None:
-    """Refuse to write into a non-empty folder unless told to: it may hold a model the user wants to keep."""
-    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
-        raise ValueError(f"output directory {output_dir} already exists and is not empty. Use a new --output_dir, or "
-                         "pass --overwrite_output_dir to write into it anyway.")
-
-
 def evaluate_file(model: NGramLanguageModel, path: str, exclude_oov: bool) -> dict:
     """Perplexity of a text file, with the speed of scoring it (reading included)."""
     started = time.perf_counter()
@@ -129,7 +115,7 @@ def evaluate_file(model: NGramLanguageModel, path: str, exclude_oov: bool) -> di
 
 def main(argv: list[str] | None = None) -> dict:
     (args,) = parse_args((NGramTrainingArguments,), argv)
-    setup_logging(args.log_level)
+    setup_cli_logging(args.log_level, logger.name)
     check_output_dir(args.output_dir, args.overwrite_output_dir)
     config = args.config()
     logger.info(f"Building a {config.order}-gram {config.smoothing} model from {', '.join(args.train_file)}")

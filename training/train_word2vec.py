@@ -23,10 +23,15 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass, field, fields
 
-from hf_models.tasks.common import append_results_row, parse_args, write_json
+from hf_models.tasks.common import (
+    append_results_row,
+    check_output_dir,
+    parse_args,
+    setup_cli_logging,
+    write_json,
+)
 from hf_models.word2vec import (
     LineSentence,
     Word2VecConfig,
@@ -123,32 +128,6 @@ class Word2VecRunArguments:
     log_level: str = field(default="info", metadata={"help": "debug, info, warning or error."})
 
 
-def setup_logging(level: str) -> None:
-    """Log like transformers' examples: timestamps to stdout."""
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%m/%d/%Y %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise TypeError(f"--log_level must be debug, info, warning or error, got {level!r}")
-    for name in ("hf_models", logger.name):
-        logging.getLogger(name).setLevel(numeric)
-
-
-def check_output_dir(run_args: Word2VecRunArguments) -> None:
-    """Refuse to write into a non-empty folder unless asked to (nothing the user saved is overwritten silently)."""
-    out = run_args.output_dir
-    if os.path.isdir(out) and os.listdir(out) and not run_args.overwrite_output_dir:
-        raise ValueError(
-            f"output directory {out} already exists and is not empty. Use a new --output_dir, or pass "
-            "--overwrite_output_dir to write into it anyway."
-        )
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"--output_dir {out} exists and is not a folder")
-
-
 def evaluate(model: Word2VecModel, run_args: Word2VecRunArguments) -> dict:
     """Analogy accuracy and word-similarity correlations of the trained vectors (KeyedVectors' evaluations)."""
     kv = model.wv
@@ -178,8 +157,8 @@ def evaluate(model: Word2VecModel, run_args: Word2VecRunArguments) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     model_args, run_args = parse_args((Word2VecModelArguments, Word2VecRunArguments), argv)
-    setup_logging(run_args.log_level)
-    check_output_dir(run_args)
+    setup_cli_logging(run_args.log_level, logger.name)
+    check_output_dir(run_args.output_dir, run_args.overwrite_output_dir)
     if run_args.workers < 1:
         raise ValueError(f"--workers must be a positive integer, got {run_args.workers}")
     for path in [run_args.analogy_file, *run_args.word_pairs_file]:

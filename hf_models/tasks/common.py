@@ -268,6 +268,38 @@ def setup_logging(training_args, *logger_names: str) -> None:
     )
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def setup_cli_logging(level: str, *logger_names: str) -> None:
+    """Logging of the commands that do not run a Trainer (n-gram, word2vec): timestamps to stdout, `level` for
+    hf_models, the named loggers and transformers."""
+    import transformers
+
+    if not isinstance(level, str) or level.lower() not in LOG_LEVELS:
+        raise ValueError(f"--log_level must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    numeric = getattr(logging, level.upper())
+    for name in ("hf_models", *logger_names):
+        logging.getLogger(name).setLevel(numeric)
+    transformers.utils.logging.set_verbosity(numeric)
+
+
+def check_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> None:
+    """Refuse to write into a non-empty folder unless `--overwrite_output_dir` (what the user saved there may be
+    wanted), and refuse a path that is a file."""
+    output_dir = str(output_dir)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"--output_dir {output_dir} exists and is not a folder")
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and not overwrite:
+        raise ValueError(f"output directory {output_dir} already exists and is not empty. Use a new --output_dir, or "
+                         "pass --overwrite_output_dir to write into it anyway.")
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Write `obj` as indented UTF-8 JSON (non-ASCII text kept readable), creating the folder."""
     path = Path(path)
