@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -38,8 +40,8 @@ if _ALREADY_IMPORTED:
         stacklevel=1,
     )
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
 SEED = 0
 SHARED_DATA_REASON = "../shared/data not found: real-data test needs the project's shared data folder"
@@ -60,6 +62,37 @@ def shared_data_dir_fixture() -> Path:
     if not path.is_dir():
         pytest.skip(SHARED_DATA_REASON)
     return path
+
+
+# Python source that makes `import hf_models` impossible in a fresh interpreter. hf_models is installed in editable mode
+# (a finder registered by a .pth file in site-packages), so neither `-I` nor the working directory keeps it out: a
+# meta-path finder that refuses it does. Tests of `trust_remote_code` loading run their code after it.
+REFUSE_HF_MODELS = textwrap.dedent(
+    r"""
+    import importlib.abc, json, sys
+
+    class RefuseHfModels(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "hf_models" or name.startswith("hf_models."):
+                raise ModuleNotFoundError(f"No module named {name!r} (refused by the test)", name=name)
+            return None
+
+    sys.meta_path.insert(0, RefuseHfModels())
+    try:
+        import hf_models  # noqa: F401
+    except ModuleNotFoundError:
+        pass
+    else:
+        raise SystemExit("hf_models is importable in the child process: the test would prove nothing")
+    """
+)
+
+
+def run_without_hf_models(code: str, *args: str, cwd) -> subprocess.CompletedProcess:
+    """Run `code` (after REFUSE_HF_MODELS) in a fresh offline interpreter with `args` as sys.argv[1:]."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    return subprocess.run([sys.executable, "-c", REFUSE_HF_MODELS + textwrap.dedent(code), *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=120, check=False)
 
 
 @pytest.fixture(scope="session")

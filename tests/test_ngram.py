@@ -8,10 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from conftest import requires_shared_data, shared_data_dir
+from conftest import requires_shared_data, run_without_hf_models, shared_data_dir
 
 from hf_models.ngram import (
     ARPAFormatError,
@@ -523,26 +519,16 @@ def test_trust_remote_code_loads_the_saved_code(tmp_path):
     """A saved folder carries its code: a process that cannot import hf_models loads it with trust_remote_code."""
     model = fit("modified_kneser_ney", order=3)
     model.save_pretrained(tmp_path)
-    child = textwrap.dedent(
+    result = run_without_hf_models(
         r"""
-        import importlib.abc, json, sys
-
-        class RefuseHfModels(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "hf_models" or name.startswith("hf_models."):
-                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-                return None
-
-        sys.meta_path.insert(0, RefuseHfModels())
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_pretrained(sys.argv[1], trust_remote_code=True)
         print(json.dumps({"module": type(model).__module__, "log10_prob": model.log10_prob("the cat sat")}))
-        """
+        """,
+        tmp_path,
+        cwd=tmp_path,
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
-    result = subprocess.run([sys.executable, "-c", child, str(tmp_path)], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     payload = json.loads(result.stdout.strip().splitlines()[-1])
     assert payload["module"].startswith("transformers_modules")

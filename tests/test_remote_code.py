@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REFUSE_HF_MODELS
 from model_tester import max_abs_diff
 from test_modeling_bert import BertModelTester
 
@@ -35,26 +36,9 @@ AUTO_HEADS = {
     "AutoModelForMultipleChoice": "modeling_bert.BertForMultipleChoice",
 }
 
-# Runs in the fresh interpreter. hf_models is installed in editable mode (a finder registered by a .pth file in
-# site-packages), so neither `-I` nor the working directory keeps it out: a meta-path finder that refuses it does.
-CHILD = textwrap.dedent(
+# Runs in the fresh interpreter, after the guard that makes `import hf_models` impossible (conftest).
+CHILD = REFUSE_HF_MODELS + textwrap.dedent(
     r"""
-    import importlib.abc, json, sys
-
-    class RefuseHfModels(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "hf_models" or name.startswith("hf_models."):
-                raise ModuleNotFoundError(f"No module named {name!r} (refused by the test)", name=name)
-            return None
-
-    sys.meta_path.insert(0, RefuseHfModels())
-    try:
-        import hf_models  # noqa: F401
-    except ModuleNotFoundError:
-        pass
-    else:
-        raise SystemExit("hf_models is importable in the child process: the test would prove nothing")
-
     import torch
     from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 

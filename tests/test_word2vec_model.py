@@ -8,15 +8,13 @@ import bisect
 import json
 import math
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_without_hf_models
 from scipy.stats import chisquare
 
 from hf_models.word2vec import (
@@ -500,17 +498,8 @@ def test_saved_folder_loads_with_remote_code_without_hf_models(tmp_path):
     model.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_word2vec.Word2VecModel"
-    child = textwrap.dedent(
+    result = run_without_hf_models(
         r"""
-        import importlib.abc, json, sys
-
-        class RefuseHfModels(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "hf_models" or name.startswith("hf_models."):
-                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-                return None
-
-        sys.meta_path.insert(0, RefuseHfModels())
         import torch
         from transformers import AutoModel
 
@@ -518,11 +507,10 @@ def test_saved_folder_loads_with_remote_code_without_hf_models(tmp_path):
         out = model(center_ids=torch.tensor([1, 2]), context_ids=torch.tensor([3, 5]))
         print(json.dumps({"loss": out.loss.item(), "words": model.vocab.index_to_key,
                           "module": type(model).__module__}))
-        """
+        """,
+        tmp_path,
+        cwd=tmp_path,
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
-    result = subprocess.run([sys.executable, "-c", child, str(tmp_path)], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     payload = json.loads(result.stdout.strip().splitlines()[-1])
     assert not payload["module"].startswith("hf_models")
