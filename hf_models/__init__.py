@@ -1,5 +1,5 @@
-"""hf_models: the arc of modern NLP as Hugging Face models: n-gram language models, word2vec and BERT so far; RNN/LSTM,
-Seq2Seq, the Transformer, GPT and T5 follow the same pattern.
+"""hf_models: the arc of modern NLP as Hugging Face models: n-gram language models, word2vec, Seq2Seq with attention
+and BERT so far; RNN/LSTM, the Transformer, GPT and T5 follow the same pattern.
 
 `import hf_models` registers every config and model with transformers' Auto classes.
 """
@@ -20,7 +20,15 @@ from .bert import (
     BertPreTrainedModel,
 )
 from .ngram import NGramConfig, NGramForCausalLM, NGramLanguageModel, train_ngram
-from .word2vec import KeyedVectors, LineSentence, Word2VecConfig, Word2VecModel, build_and_train, train_word2vec
+from .seq2seq import Seq2SeqConfig, Seq2SeqForConditionalGeneration, Seq2SeqModel
+from .word2vec import (
+    KeyedVectors,
+    LineSentence,
+    Word2VecConfig,
+    Word2VecModel,
+    build_and_train,
+    train_word2vec,
+)
 
 register_auto_classes()
 
@@ -40,10 +48,13 @@ __all__ = [
     "NGramConfig",
     "NGramForCausalLM",
     "NGramLanguageModel",
+    "Seq2SeqConfig",
+    "Seq2SeqForConditionalGeneration",
+    "Seq2SeqModel",
     "Word2VecConfig",
     "Word2VecModel",
     "build_and_train",
+    "register_auto_classes",
     "train_ngram",
     "train_word2vec",
-    "register_auto_classes",
 ]

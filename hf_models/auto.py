@@ -9,11 +9,12 @@ from transformers import (
     AutoModelForNextSentencePrediction,
     AutoModelForPreTraining,
     AutoModelForQuestionAnswering,
+    AutoModelForSeq2SeqLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
 )
 
-from . import bert, ngram, word2vec
+from . import bert, ngram, seq2seq, word2vec
 
 # (config class, [(auto class, model class), ...]) for every family of the package
 REGISTRY = [
@@ -41,6 +42,13 @@ REGISTRY = [
         [
             (AutoModel, ngram.NGramLanguageModel),
             (AutoModelForCausalLM, ngram.NGramLanguageModel),
+        ],
+    ),
+    (
+        seq2seq.Seq2SeqConfig,
+        [
+            (AutoModel, seq2seq.Seq2SeqModel),
+            (AutoModelForSeq2SeqLM, seq2seq.Seq2SeqForConditionalGeneration),
         ],
     ),
 ]
