@@ -1,5 +1,5 @@
-"""hf_models: the arc of modern NLP as Hugging Face models: n-gram language models, word2vec, Seq2Seq with attention
-and BERT so far; RNN/LSTM, the Transformer, GPT and T5 follow the same pattern.
+"""hf_models: the arc of modern NLP as Hugging Face models: n-gram language models, word2vec, RNN/LSTM/GRU,
+Seq2Seq with attention and BERT so far; the Transformer, GPT and T5 follow the same pattern.
 
 `import hf_models` registers every config and model with transformers' Auto classes.
 """
@@ -20,6 +20,13 @@ from .bert import (
     BertPreTrainedModel,
 )
 from .ngram import NGramConfig, NGramForCausalLM, NGramLanguageModel, train_ngram
+from .rnn import (
+    RnnConfig,
+    RnnForCausalLM,
+    RnnForSequenceClassification,
+    RnnForTokenClassification,
+    RnnModel,
+)
 from .seq2seq import Seq2SeqConfig, Seq2SeqForConditionalGeneration, Seq2SeqModel
 from .word2vec import (
     KeyedVectors,
@@ -48,6 +55,11 @@ __all__ = [
     "NGramConfig",
     "NGramForCausalLM",
     "NGramLanguageModel",
+    "RnnConfig",
+    "RnnForCausalLM",
+    "RnnForSequenceClassification",
+    "RnnForTokenClassification",
+    "RnnModel",
     "Seq2SeqConfig",
     "Seq2SeqForConditionalGeneration",
     "Seq2SeqModel",

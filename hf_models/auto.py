@@ -14,7 +14,7 @@ from transformers import (
     AutoModelForTokenClassification,
 )
 
-from . import bert, ngram, seq2seq, word2vec
+from . import bert, ngram, rnn, seq2seq, word2vec
 
 # (config class, [(auto class, model class), ...]) for every family of the package
 REGISTRY = [
@@ -42,6 +42,15 @@ REGISTRY = [
         [
             (AutoModel, ngram.NGramLanguageModel),
             (AutoModelForCausalLM, ngram.NGramLanguageModel),
+        ],
+    ),
+    (
+        rnn.RnnConfig,
+        [
+            (AutoModel, rnn.RnnModel),
+            (AutoModelForCausalLM, rnn.RnnForCausalLM),
+            (AutoModelForSequenceClassification, rnn.RnnForSequenceClassification),
+            (AutoModelForTokenClassification, rnn.RnnForTokenClassification),
         ],
     ),
     (
