@@ -32,6 +32,8 @@ setup(
         "scikit-learn",
         "scipy",
         "seqeval",
+        # sacreBLEU for the translation task (hf_models/metrics/sacrebleu_metric.py)
+        "sacrebleu",
         # compiled training kernels of word2vec and fast n-gram counting (hf_models/word2vec, hf_models/ngram)
         "numba>=0.60",
     ],

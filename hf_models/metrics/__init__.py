@@ -17,6 +17,7 @@ METRIC_MODULES = {
     "squad": "squad.py",
     "squad_v2": "squad_v2.py",
     "seqeval": "seqeval_ner.py",
+    "sacrebleu": "sacrebleu_metric.py",
 }
 
 
