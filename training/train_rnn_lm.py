@@ -1,0 +1,181 @@
+#!/usr/bin/env python
+"""Train a word-level RNN/LSTM language model by truncated BPTT (Zaremba et al. 2014; pytorch/examples'
+word_language_model) with hf_models' `RnnForCausalLM`.
+
+Text files hold one sentence per line, words separated by whitespace (UTF-8); every line ends with `<eos>`. The
+vocabulary comes from `--train_file`; a word of the validation or test file that it lacks is an error naming file
+and line, unless `--unk_token` is given (PTB's text already holds `<unk>`, and every valid/test word is in train).
+
+OUTPUT_DIR gets the best model (lowest validation perplexity; `save_pretrained`: config.json, model.safetensors), the
+word-level tokenizer (tokenizer.json, so `AutoTokenizer.from_pretrained(OUTPUT_DIR)` reloads it),
+`train_results.json` (per-epoch loss, perplexity, seconds, tokens/s), `eval_results.json` (valid/test perplexity)
+and a row per evaluated split in the results table (`--results_table`, default OUTPUT_DIR/results.md).
+The example's default model on Penn Treebank:
+
+    python training/train_rnn_lm.py --train_file ../shared/data/ptb/ptb.train.txt \
+        --validation_file ../shared/data/ptb/ptb.valid.txt --test_file ../shared/data/ptb/ptb.test.txt \
+        --epochs 3 --output_dir /tmp/ptb-lstm
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from hf_models.rnn import RnnForCausalLM
+from hf_models.rnn.configuration_rnn import CELL_TYPES, IMPLEMENTATIONS
+from hf_models.rnn.language_modeling import (
+    build_tokenizer,
+    build_vocab,
+    count_parameters,
+    encode_file,
+    evaluate_perplexity,
+    init_like_word_language_model,
+    train_tbptt,
+    word_language_model_config,
+)
+from hf_models.tasks.common import (
+    append_results_row,
+    check_output_dir,
+    parse_args,
+    setup_cli_logging,
+    write_json,
+)
+
+logger = logging.getLogger("hf_models.train_rnn_lm")
+
+
+@dataclass
+class DataArguments:
+    """Where the text is, and where the model goes."""
+
+    train_file: str = field(metadata={"help": "Training text (one sentence per line, whitespace-separated words)."})
+    output_dir: str = field(metadata={"help": "Where the model, tokenizer, results JSON and results table go."})
+    validation_file: str | None = field(
+        default=None, metadata={"help": "Validation text: lr annealing and best-model selection (needed for training)."}
+    )
+    test_file: str | None = field(default=None, metadata={"help": "Test text, evaluated with the best model."})
+    unk_token: str | None = field(
+        default=None, metadata={"help": "Map words unseen in the training file to this token (e.g. '<unk>'); "
+                                        "without it they are an error."}
+    )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Write into a non-empty output_dir."})
+    results_table: str | None = field(
+        default=None, metadata={"help": "Markdown table to append a row to (default OUTPUT_DIR/results.md)."}
+    )
+    max_train_tokens: int | None = field(default=None, metadata={"help": "Smoke runs: keep the first N train tokens."})
+    log_level: str = field(default="info", metadata={"help": "Logging level: debug, info, warning, error."})
+    no_progress: bool = field(default=False, metadata={"help": "Hide the tqdm progress bars."})
+
+
+@dataclass
+class ModelArguments:
+    """The recurrent language model (defaults: the example's 2-layer LSTM, 200 units)."""
+
+    cell_type: str = field(default="lstm", metadata={"help": "lstm, gru, rnn_tanh or rnn_relu.",
+                                                      "choices": list(CELL_TYPES)})
+    embedding_size: int = field(default=200, metadata={"help": "Width of the word embeddings (the example's emsize)."})
+    hidden_size: int = field(default=200, metadata={"help": "Units per recurrent layer (the example's nhid)."})
+    num_layers: int = field(default=2, metadata={"help": "Stacked recurrent layers."})
+    dropout: float = field(default=0.2, metadata={"help": "Dropout on embeddings, between layers and on outputs."})
+    tie_word_embeddings: bool = field(default=False, metadata={"help": "Share input and output word matrices."})
+    implementation: str = field(
+        default="fused", metadata={"help": "fused (torch kernels) or cells (lecture-style cells, slower).",
+                                   "choices": list(IMPLEMENTATIONS)}
+    )
+
+
+@dataclass
+class TrainingArguments:
+    """Truncated BPTT with plain SGD, as pytorch/examples word_language_model."""
+
+    epochs: int = field(default=3, metadata={"help": "Passes over the training text."})
+    lr: float = field(default=20.0, metadata={"help": "Initial SGD learning rate; divided by 4 when validation "
+                                                      "perplexity does not improve."})
+    clip: float = field(default=0.25, metadata={"help": "Gradient-norm clipping threshold (0: none)."})
+    bptt: int = field(default=35, metadata={"help": "Truncated BPTT length (tokens per chunk)."})
+    batch_size: int = field(default=20, metadata={"help": "Parallel training streams."})
+    eval_batch_size: int = field(default=10, metadata={"help": "Parallel evaluation streams."})
+    seed: int = field(default=1111, metadata={"help": "Random seed (the example's default)."})
+
+    def __post_init__(self):
+        for name in ("epochs", "bptt", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if value <= 0:
+                raise ValueError(f"--{name} must be a positive integer, got {value}")
+        if not self.lr > 0:
+            raise ValueError(f"--lr must be positive, got {self.lr}")
+        if self.clip < 0:
+            raise ValueError(f"--clip must be >= 0, got {self.clip}")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    data_args, model_args, train_args = parse_args((DataArguments, ModelArguments, TrainingArguments), argv)
+    setup_cli_logging(data_args.log_level, logger.name, "hf_models.rnn.language_modeling")
+    if data_args.validation_file is None:
+        raise ValueError("--validation_file is needed: it selects the best model and anneals the learning rate")
+    check_output_dir(data_args.output_dir, data_args.overwrite_output_dir)
+    torch.manual_seed(train_args.seed)
+
+    vocab = build_vocab(data_args.train_file, data_args.unk_token)
+    train_ids = encode_file(data_args.train_file, vocab, data_args.unk_token)
+    if data_args.max_train_tokens is not None:
+        train_ids = train_ids[: data_args.max_train_tokens]
+    valid_ids = encode_file(data_args.validation_file, vocab, data_args.unk_token)
+    test_ids = encode_file(data_args.test_file, vocab, data_args.unk_token) if data_args.test_file else None
+    logger.info(f"Vocabulary: {len(vocab):,} words; tokens: train {len(train_ids):,}, valid {len(valid_ids):,}"
+                + (f", test {len(test_ids):,}" if test_ids is not None else ""))
+
+    config = word_language_model_config(len(vocab), **asdict(model_args))
+    model = init_like_word_language_model(RnnForCausalLM(config))
+    logger.info(f"Model: {count_parameters(model):,} parameters ({config.cell_type}, {config.num_layers} x "
+                f"{config.hidden_size}, {config.implementation})")
+
+    output_dir = Path(data_args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(vocab, data_args.unk_token)
+    tokenizer.save_pretrained(output_dir)
+    history = train_tbptt(
+        model, train_ids, valid_ids, train_args.epochs, lr=train_args.lr, clip=train_args.clip, bptt=train_args.bptt,
+        batch_size=train_args.batch_size, eval_batch_size=train_args.eval_batch_size, save_dir=output_dir,
+        progress=not data_args.no_progress,
+    )
+    train_results = {
+        "epochs": history,
+        "train_tokens": len(train_ids),
+        "vocab_size": len(vocab),
+        "num_parameters": count_parameters(model),
+        "train_seconds": sum(row["seconds"] for row in history),
+        "tokens_per_second": sum(row["tokens"] for row in history) / sum(row["seconds"] for row in history),
+        "arguments": {**asdict(data_args), **asdict(model_args), **asdict(train_args)},
+    }
+    write_json(output_dir / "train_results.json", train_results)
+
+    eval_results = {"valid_ppl": evaluate_perplexity(model, valid_ids, train_args.eval_batch_size, train_args.bptt)}
+    if test_ids is not None:
+        eval_results["test_ppl"] = evaluate_perplexity(model, test_ids, train_args.eval_batch_size, train_args.bptt)
+    eval_results["valid_loss"] = math.log(eval_results["valid_ppl"])
+    write_json(output_dir / "eval_results.json", eval_results)
+    logger.info("Perplexity: " + ", ".join(f"{k} {v:.2f}" for k, v in eval_results.items() if k.endswith("ppl")))
+
+    table = data_args.results_table or os.path.join(output_dir, "results.md")
+    for split, ids in (("validation", valid_ids), ("test", test_ids)):
+        if ids is None:
+            continue
+        key = "valid_ppl" if split == "validation" else "test_ppl"
+        append_results_row(table, {
+            "task": "word_lm", "split": split, "model": f"{config.cell_type} {config.num_layers}x{config.hidden_size}",
+            "implementation": f"hf_models ({config.implementation})", "examples": len(ids),
+            "metrics": {"perplexity": eval_results[key], "epochs": train_args.epochs}, "output_dir": str(output_dir),
+        })
+    return {"train": train_results, "eval": eval_results}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
