@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import pytest
 import torch
+from conftest import REFUSE_HF_MODELS
 from model_tester import ModelTesterMixin, max_abs_diff
 from torch import nn
 from transformers import (
@@ -497,17 +498,8 @@ def test_the_test_data_is_not_degenerate():
 
 
 # Runs in a fresh interpreter where `import hf_models` is refused: only the folder's saved code can build the model.
-REMOTE_CHILD = textwrap.dedent(
+REMOTE_CHILD = REFUSE_HF_MODELS + textwrap.dedent(
     r"""
-    import importlib.abc, json, sys
-
-    class RefuseHfModels(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "hf_models" or name.startswith("hf_models."):
-                raise ModuleNotFoundError(f"No module named {name!r} (refused by the test)", name=name)
-            return None
-
-    sys.meta_path.insert(0, RefuseHfModels())
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
