@@ -595,3 +595,22 @@ def test_package_exports():
                  "load_embeddings_into", "LineSentence", "build_and_train", "train_word2vec", "Vocabulary"):
         assert hasattr(w2v, name), name
     assert Path(w2v.__file__).parent.name == "word2vec"
+
+
+def test_vectors_load_into_an_lstm_language_model():
+    """The learned input embedding becomes the embedding layer of hf_models' LSTM (issue 4: 'for example as an LSTM's
+    embedding layer'); words the vectors do not know keep their own initialisation."""
+    from hf_models import RnnConfig, RnnForCausalLM
+
+    model = tiny_model()
+    kv = model.wv
+    words = kv.index_to_key[:3]
+    vocab = {"<pad>": 0, **{word: i + 1 for i, word in enumerate(words)}, "미지의": len(words) + 1}
+    lstm = RnnForCausalLM(RnnConfig(vocab_size=len(vocab), embedding_size=kv.vector_size, hidden_size=8,
+                                    num_layers=1))
+    before = lstm.get_input_embeddings().weight[len(words) + 1].clone()
+    assert load_embeddings_into(lstm, kv, vocab) == len(words)
+    weight = lstm.get_input_embeddings().weight
+    for word in words:
+        torch.testing.assert_close(weight[vocab[word]], torch.tensor(kv[word]))
+    torch.testing.assert_close(weight[len(words) + 1], before)
