@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     write_json(output_dir / "train_results.json", train_results)
 
-    eval_results = {"valid_ppl": evaluate_perplexity(model, valid_ids, train_args.eval_batch_size, train_args.bptt)}
+    # the best epoch's validation perplexity was measured on exactly the weights train_tbptt restored
+    eval_results = {"valid_ppl": min(row["valid_ppl"] for row in history)}
     if test_ids is not None:
         eval_results["test_ppl"] = evaluate_perplexity(model, test_ids, train_args.eval_batch_size, train_args.bptt)
     eval_results["valid_loss"] = math.log(eval_results["valid_ppl"])

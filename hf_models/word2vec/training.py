@@ -48,6 +48,21 @@ class EpochStats:
     loss: float | None
     alpha: float
 
+    @classmethod
+    def measured(cls, epoch: int, raw_words: int, effective_words: int, seconds: float, loss: float | None,
+                 alpha: float) -> EpochStats:
+        """The stats of an epoch from its counts and wall time (the rates derived here, once for every trainer)."""
+        return cls(
+            epoch=epoch,
+            raw_words=raw_words,
+            effective_words=effective_words,
+            seconds=seconds,
+            words_per_second=raw_words / seconds if seconds > 0 else 0.0,
+            effective_words_per_second=effective_words / seconds if seconds > 0 else 0.0,
+            loss=loss,
+            alpha=alpha,
+        )
+
 
 @dataclass
 class TrainingStats:
@@ -449,16 +464,9 @@ class _KernelEpoch:
         if error is not None:
             raise error
         seconds = time.perf_counter() - started
-        return EpochStats(
-            epoch=epoch,
-            raw_words=raw,
-            effective_words=effective,
-            seconds=seconds,
-            words_per_second=raw / seconds if seconds > 0 else 0.0,
-            effective_words_per_second=effective / seconds if seconds > 0 else 0.0,
-            loss=(loss / predictions if predictions else math.nan) if self.compute_loss else None,
-            alpha=alpha,
-        )
+        return EpochStats.measured(epoch, raw, effective, seconds,
+                                   (loss / predictions if predictions else math.nan) if self.compute_loss else None,
+                                   alpha)
 
     def close(self) -> None:
         self.weights.write_back()
@@ -536,16 +544,8 @@ class _FullSoftmaxEpoch:
                 p.grad = None
             bar.close()
         seconds = time.perf_counter() - started
-        return EpochStats(
-            epoch=epoch,
-            raw_words=raw,
-            effective_words=effective,
-            seconds=seconds,
-            words_per_second=raw / seconds if seconds > 0 else 0.0,
-            effective_words_per_second=effective / seconds if seconds > 0 else 0.0,
-            loss=loss_sum / predictions if predictions else math.nan,
-            alpha=alpha,
-        )
+        return EpochStats.measured(epoch, raw, effective, seconds, loss_sum / predictions if predictions else math.nan,
+                                   alpha)
 
     def close(self) -> None:
         pass
