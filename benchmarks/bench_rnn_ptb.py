@@ -7,8 +7,9 @@ bptt 35, batch 20, eval batch 10, lr / 4 when validation stops improving):
 1. the peer: a faithful copy of pytorch/examples' `word_language_model` `RNNModel` (LSTM) and its train / evaluate
    loop (below, BSD-3-Clause, Copyright (c) 2017 PyTorch contributors, https://github.com/pytorch/examples);
 2. hf_models' fused path (`RnnForCausalLM`, torch's nn.LSTM kernel) through `hf_models.rnn.language_modeling`;
-3. hf_models' lecture-style cells (`implementation="cells"`) against its fused path on the same first
-   `--speed_batches` training batches (tokens/s ratio).
+3. the training speed of all three (the peer, the fused path and the lecture-style cells, `implementation="cells"`)
+   measured interleaved: alternating blocks of `--speed_block` batches from the same initial weights, so that any
+   other load on the machine slows all three alike (`--speed_only` redoes just this measurement).
 
 Both full runs report seconds/epoch, tokens/s and valid/test perplexity, and ours/peer ratios. JSON goes to
 `benchmarks/results/rnn_ptb.json`, a Markdown table to stdout. The full run (3 epochs each, about 5 minutes an epoch
@@ -42,7 +43,6 @@ from hf_models.rnn.language_modeling import (
     encode_file,
     evaluate_perplexity,
     init_like_word_language_model,
-    train_epoch,
     train_tbptt,
     word_language_model_config,
 )
@@ -139,6 +139,19 @@ def peer_evaluate(model, data_source, eval_batch_size, bptt):
     return total_loss / (len(data_source) - 1)
 
 
+def peer_train_step(model, criterion, data, targets, hidden, lr, clip):
+    """The body of main.py `train`'s loop: detach the state, forward, backward, clip, SGD; (loss, hidden)."""
+    hidden = peer_repackage_hidden(hidden)
+    model.zero_grad()
+    output, hidden = model(data, hidden)
+    loss = criterion(output, targets)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    for p in model.parameters():
+        p.data.add_(p.grad, alpha=-lr)
+    return loss.item(), hidden
+
+
 def peer_train(model, train_data, batch_size, bptt, lr, clip, max_batches=None):
     """main.py `train`: one epoch of truncated BPTT with manual SGD; returns (mean loss, tokens)."""
     criterion = nn.NLLLoss()
@@ -149,15 +162,8 @@ def peer_train(model, train_data, batch_size, bptt, lr, clip, max_batches=None):
         if max_batches is not None and batch >= max_batches:
             break
         data, targets = peer_get_batch(train_data, i, bptt)
-        hidden = peer_repackage_hidden(hidden)
-        model.zero_grad()
-        output, hidden = model(data, hidden)
-        loss = criterion(output, targets)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        for p in model.parameters():
-            p.data.add_(p.grad, alpha=-lr)
-        total_loss += loss.item()
+        loss, hidden = peer_train_step(model, criterion, data, targets, hidden, lr, clip)
+        total_loss += loss
         tokens += targets.numel()
         batches += 1
     return total_loss / max(batches, 1), tokens
@@ -247,17 +253,61 @@ def _summary(epochs, best_valid_ppl, test_ppl) -> dict:
             "valid_ppl": best_valid_ppl, "test_ppl": test_ppl}
 
 
-def run_cells_vs_fused(args, vocab_size, splits) -> dict:
-    """Tokens/s of the lecture-style cells and of the fused kernel on the same first `speed_batches` batches."""
-    train_data = batchify(splits["train"], args.batch_size)
-    result = {"batches": args.speed_batches}
+def run_interleaved_speed(args, vocab_size, splits) -> dict:
+    """Training speed of the peer, hf_models' fused path and its lecture-style cells, measured interleaved.
+
+    The three train side by side on the same batches from the same initial weights, in alternating blocks of
+    `--speed_block` batches (the order rotating every round) for `--speed_rounds` rounds; each is timed over its
+    own blocks only. Whatever else the machine does meanwhile slows all three alike, so the ratios hold even
+    when the absolute tokens/s do not.
+    """
+    from hf_models.rnn.language_modeling import get_batch, train_step
+
+    torch.manual_seed(args.seed)
+    peer = RNNModel("LSTM", vocab_size, args.emsize, args.nhid, args.nlayers, args.dropout)
+    contestants = {"peer": peer}
     for implementation in ("fused", "cells"):
-        torch.manual_seed(args.seed)
         model = _new_ours(args, vocab_size, implementation)
-        stats = train_epoch(model, train_data, args.lr, args.clip, args.bptt, max_batches=args.speed_batches,
-                            progress=not args.no_progress, description=implementation)
-        result[implementation] = {"seconds": stats["seconds"], "tokens_per_second": stats["tokens_per_second"],
-                                  "train_loss": stats["train_loss"]}
+        model.load_state_dict(peer_state_dict_to_ours(peer.state_dict()))
+        contestants[implementation] = model
+    for model in contestants.values():
+        model.train()
+    train_data = batchify(splits["train"], args.batch_size)
+    starts = list(range(0, train_data.size(0) - 1, args.bptt))
+    criterion = nn.NLLLoss()
+    params = {name: [p for p in m.parameters() if p.requires_grad] for name, m in contestants.items()}
+    states = {"peer": peer.init_hidden(args.batch_size), "fused": None, "cells": None}
+    position = dict.fromkeys(contestants, 0)
+    seconds = dict.fromkeys(contestants, 0.0)
+    tokens = dict.fromkeys(contestants, 0)
+    losses = {name: [] for name in contestants}
+    names = list(contestants)
+    for round_ in range(args.speed_rounds):
+        order = names[round_ % 3:] + names[: round_ % 3]
+        for name in order:
+            model = contestants[name]
+            begin = time.perf_counter()
+            for _ in range(args.speed_block):
+                i = starts[position[name] % len(starts)]
+                position[name] += 1
+                data, targets = get_batch(train_data, i, args.bptt)
+                if name == "peer":
+                    loss, states[name] = peer_train_step(model, criterion, data, targets, states[name], args.lr,
+                                                         args.clip)
+                else:
+                    loss, states[name] = train_step(model, params[name], data, targets, states[name], args.lr,
+                                                    args.clip)
+                losses[name].append(loss)
+                tokens[name] += targets.numel()
+            seconds[name] += time.perf_counter() - begin
+        logger.info(f"speed round {round_ + 1}/{args.speed_rounds}: "
+                    + ", ".join(f"{n} {tokens[n] / seconds[n]:,.0f} tok/s" for n in names))
+    result = {"block_batches": args.speed_block, "rounds": args.speed_rounds, "threads": torch.get_num_threads()}
+    for name in names:
+        result[name] = {"seconds": seconds[name], "batches": position[name], "tokens": tokens[name],
+                        "tokens_per_second": tokens[name] / seconds[name],
+                        "mean_train_loss": sum(losses[name]) / len(losses[name])}
+    result["fused_over_peer"] = result["fused"]["tokens_per_second"] / result["peer"]["tokens_per_second"]
     result["fused_over_cells"] = result["fused"]["tokens_per_second"] / result["cells"]["tokens_per_second"]
     return result
 
@@ -272,12 +322,16 @@ def markdown(results: dict) -> str:
     ratios = results["ratios_ours_over_peer"]
     lines.append(f"| ratio ours/peer | {ratios['seconds_per_epoch']:.3f} | {ratios['tokens_per_second']:.3f} | "
                  f"{ratios['valid_ppl']:.3f} | {ratios['test_ppl']:.3f} |")
-    speed = results.get("cells_vs_fused")
+    speed = results.get("interleaved_speed")
     if speed:
-        lines += ["", f"Lecture-style cells vs fused, first {speed['batches']} training batches:", "",
+        title = (f"Training speed measured interleaved ({speed['rounds']} rounds of {speed['block_batches']} "
+                 f"batches each, {speed['threads']} threads):")
+        lines += ["", title, "",
                   "| implementation | tokens/s |", "|---|---|",
-                  f"| fused | {speed['fused']['tokens_per_second']:,.0f} |",
-                  f"| cells | {speed['cells']['tokens_per_second']:,.0f} |",
+                  f"| pytorch/examples (peer) | {speed['peer']['tokens_per_second']:,.0f} |",
+                  f"| hf_models fused | {speed['fused']['tokens_per_second']:,.0f} |",
+                  f"| hf_models cells | {speed['cells']['tokens_per_second']:,.0f} |",
+                  f"| fused / peer | {speed['fused_over_peer']:.3f}x |",
                   f"| fused / cells | {speed['fused_over_cells']:.2f}x |"]
     return "\n".join(lines)
 
@@ -300,7 +354,11 @@ def parse_args(argv=None):
     parser.add_argument("--own_init", action="store_true",
                         help="Start hf_models from its own init_like_word_language_model draw (the same distribution) "
                              "instead of the peer's initial weights.")
-    parser.add_argument("--speed_batches", type=int, default=50, help="Batches for the cells-vs-fused timing.")
+    parser.add_argument("--speed_block", type=int, default=20,
+                        help="Interleaved speed measurement: batches per block (0: skip the measurement).")
+    parser.add_argument("--speed_rounds", type=int, default=15, help="Interleaved speed measurement: rounds.")
+    parser.add_argument("--speed_only", action="store_true",
+                        help="Only the interleaved speed measurement, merged into an existing --output JSON.")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's).")
     parser.add_argument("--max_train_tokens", type=int, default=None, help="Smoke runs: keep the first N tokens.")
     parser.add_argument("--max_eval_tokens", type=int, default=None, help="Smoke runs: keep N valid/test tokens.")
@@ -320,23 +378,30 @@ def main(argv=None) -> dict:
     vocab, splits = _load_data(args)
     logger.info(f"PTB: vocab {len(vocab)}, tokens train {len(splits['train']):,} valid {len(splits['valid']):,} "
                 f"test {len(splits['test']):,}")
-    peer = run_peer(args, len(vocab), splits)
-    ours = run_ours(args, len(vocab), splits)
-    results = {
-        "settings": {k: v for k, v in vars(args).items() if k not in ("output", "no_progress")},
-        "torch_version": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "vocab_size": len(vocab),
-        "peer": peer,
-        "hf_models_fused": ours,
-        "ratios_ours_over_peer": {
-            key: ours[key] / peer[key] for key in ("seconds_per_epoch", "tokens_per_second", "valid_ppl", "test_ppl")
-        },
-        "cells_vs_fused": run_cells_vs_fused(args, len(vocab), splits) if args.speed_batches else None,
-        "references": {"zaremba_2014_small_test_ppl": 114.5, "zaremba_2014_medium_test_ppl": 82.7,
-                       "word_language_model_3_epochs_test_ppl_reported": 138.6},
-    }
     output = Path(args.output)
+    if args.speed_only:
+        if not output.is_file():
+            raise SystemExit(f"--speed_only: {output} does not exist (run the full benchmark first)")
+        results = json.loads(output.read_text(encoding="utf-8"))
+        results["interleaved_speed"] = run_interleaved_speed(args, len(vocab), splits)
+        results["interleaved_speed"]["measured"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    else:
+        peer = run_peer(args, len(vocab), splits)
+        ours = run_ours(args, len(vocab), splits)
+        results = {
+            "settings": {k: v for k, v in vars(args).items() if k not in ("output", "no_progress", "speed_only")},
+            "torch_version": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "vocab_size": len(vocab),
+            "peer": peer,
+            "hf_models_fused": ours,
+            "ratios_ours_over_peer": {
+                key: ours[key] / peer[key] for key in ("seconds_per_epoch", "tokens_per_second", "valid_ppl", "test_ppl")
+            },
+            "interleaved_speed": run_interleaved_speed(args, len(vocab), splits) if args.speed_block else None,
+            "references": {"zaremba_2014_small_test_ppl": 114.5, "zaremba_2014_medium_test_ppl": 82.7,
+                           "word_language_model_3_epochs_test_ppl_reported": 138.6},
+        }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(markdown(results))

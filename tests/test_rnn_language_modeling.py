@@ -315,3 +315,71 @@ def test_cli_help_and_argument_errors(tmp_path, capsys):
         run_cli("--train_file", train, "--validation_file", train, "--output_dir", tmp_path / "o", "--bptt", 0)
     with pytest.raises(ValueError, match="--validation_file is needed"):
         run_cli("--train_file", train, "--output_dir", tmp_path / "o")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Zaremba et al.'s schedule and initialisation; the interleaved speed measurement
+# ----------------------------------------------------------------------------------------------------------------------
+def test_zaremba_fixed_schedule_ignores_validation():
+    torch.manual_seed(0)
+    ids = torch.randint(0, 7, (300,))
+    model = tiny_model(7)
+    history = train_tbptt(model, ids, torch.randint(0, 7, (80,)), epochs=6, lr=8.0, bptt=5, batch_size=4,
+                          progress=False, lr_decay=0.5, constant_lr_epochs=4)
+    assert [row["lr"] for row in history] == [8.0, 8.0, 8.0, 8.0, 4.0, 2.0]
+    with pytest.raises(ValueError, match="lr_decay"):
+        train_tbptt(model, ids, ids, epochs=1, lr_decay=1.5, progress=False)
+    with pytest.raises(ValueError, match="constant_lr_epochs"):
+        train_tbptt(model, ids, ids, epochs=1, lr_decay=0.5, constant_lr_epochs=-1, progress=False)
+
+
+def test_init_uniform_draws_every_parameter_in_range():
+    from hf_models.rnn.language_modeling import init_uniform
+
+    torch.manual_seed(0)
+    model = init_uniform(tiny_model(40), 0.05)
+    for name, parameter in model.named_parameters():
+        assert parameter.abs().max() <= 0.05, name
+        assert parameter.abs().max() > 0.02, name  # really redrawn (biases included), not left at zero
+    with pytest.raises(ValueError, match="init_range"):
+        init_uniform(model, 0.0)
+
+
+def test_train_step_is_one_epoch_step():
+    from hf_models.rnn.language_modeling import train_step
+
+    torch.manual_seed(0)
+    source = batchify(torch.randint(0, 11, (120,)), 3)
+    first, second = tiny_model(11), tiny_model(11)
+    second.load_state_dict(first.state_dict())
+    train_epoch(first, source, lr=5.0, clip=0.25, bptt=6, max_batches=3, progress=False)
+    state, params = None, list(second.parameters())
+    for i in (0, 6, 12):
+        data, targets = get_batch(source, i, 6)
+        loss, state = train_step(second, params, data, targets, state, 5.0, 0.25)
+        assert isinstance(loss, float)
+    for name, value in first.state_dict().items():
+        torch.testing.assert_close(second.state_dict()[name], value, msg=name)
+
+
+def test_interleaved_speed_measurement_smoke(tmp_path):
+    from benchmarks.bench_rnn_ptb import parse_args, run_interleaved_speed
+
+    args = parse_args(["--emsize", "8", "--nhid", "8", "--speed_block", "2", "--speed_rounds", "3"])
+    splits = {"train": torch.randint(0, 30, (20 * (35 * 6 + 1),))}  # exactly 6 full chunks of 35 steps
+    result = run_interleaved_speed(args, 30, splits)
+    assert {"peer", "fused", "cells"} <= set(result)
+    for name in ("peer", "fused", "cells"):
+        assert result[name]["batches"] == 6 and result[name]["tokens"] == 6 * 35 * 20
+        assert result[name]["tokens_per_second"] > 0
+    # the same initial weights and batches, no dropout difference at the first step: similar losses
+    assert result["fused"]["mean_train_loss"] == pytest.approx(result["peer"]["mean_train_loss"], rel=0.05)
+    assert result["fused_over_cells"] == pytest.approx(
+        result["fused"]["tokens_per_second"] / result["cells"]["tokens_per_second"])
+
+
+def test_cli_zaremba_flags_are_checked(tmp_path):
+    for flag, value, message in (("--lr_decay", "0", "--lr_decay"), ("--constant_lr_epochs", "-1", "constant"),
+                                 ("--init_range", "-0.1", "--init_range")):
+        with pytest.raises(ValueError, match=message):
+            run_cli("--train_file", tmp_path / "x.txt", "--output_dir", tmp_path / "o", flag, value)

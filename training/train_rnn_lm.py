@@ -15,6 +15,12 @@ The example's default model on Penn Treebank:
     python training/train_rnn_lm.py --train_file ../shared/data/ptb/ptb.train.txt \
         --validation_file ../shared/data/ptb/ptb.valid.txt --test_file ../shared/data/ptb/ptb.test.txt \
         --epochs 3 --output_dir /tmp/ptb-lstm
+
+Zaremba et al.'s small (non-regularised) configuration: their lr 1 and clip 5 apply to the loss summed over the
+bptt steps, which is lr 20 and clip 0.25 on the per-token mean used here (bptt 20):
+
+    python training/train_rnn_lm.py ... --epochs 13 --bptt 20 --dropout 0 --init_range 0.1 --lr 20 --clip 0.25 \
+        --lr_decay 0.5 --constant_lr_epochs 4 --output_dir /tmp/ptb-zaremba-small
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from hf_models.rnn.language_modeling import (
     encode_file,
     evaluate_perplexity,
     init_like_word_language_model,
+    init_uniform,
     train_tbptt,
     word_language_model_config,
 )
@@ -103,6 +110,15 @@ class TrainingArguments:
     batch_size: int = field(default=20, metadata={"help": "Parallel training streams."})
     eval_batch_size: int = field(default=10, metadata={"help": "Parallel evaluation streams."})
     seed: int = field(default=1111, metadata={"help": "Random seed (the example's default)."})
+    lr_decay: float | None = field(
+        default=None, metadata={"help": "Zaremba et al.'s fixed schedule instead of annealing on plateau: after "
+                                        "--constant_lr_epochs epochs, multiply the lr by this every epoch."}
+    )
+    constant_lr_epochs: int = field(default=0, metadata={"help": "Epochs at the initial lr before --lr_decay."})
+    init_range: float | None = field(
+        default=None, metadata={"help": "Draw every parameter from U(-r, r) (Zaremba et al.); default: the "
+                                        "example's init (U(-0.1, 0.1) embeddings/decoder, torch's LSTM init)."}
+    )
 
     def __post_init__(self):
         for name in ("epochs", "bptt", "batch_size", "eval_batch_size"):
@@ -113,6 +129,12 @@ class TrainingArguments:
             raise ValueError(f"--lr must be positive, got {self.lr}")
         if self.clip < 0:
             raise ValueError(f"--clip must be >= 0, got {self.clip}")
+        if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
+            raise ValueError(f"--lr_decay must be in (0, 1], got {self.lr_decay}")
+        if self.constant_lr_epochs < 0:
+            raise ValueError(f"--constant_lr_epochs must be >= 0, got {self.constant_lr_epochs}")
+        if self.init_range is not None and not self.init_range > 0:
+            raise ValueError(f"--init_range must be positive, got {self.init_range}")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -133,7 +155,11 @@ def main(argv: list[str] | None = None) -> dict:
                 + (f", test {len(test_ids):,}" if test_ids is not None else ""))
 
     config = word_language_model_config(len(vocab), **asdict(model_args))
-    model = init_like_word_language_model(RnnForCausalLM(config))
+    model = RnnForCausalLM(config)
+    if train_args.init_range is not None:
+        init_uniform(model, train_args.init_range)
+    else:
+        init_like_word_language_model(model)
     logger.info(f"Model: {count_parameters(model):,} parameters ({config.cell_type}, {config.num_layers} x "
                 f"{config.hidden_size}, {config.implementation})")
 
@@ -144,7 +170,8 @@ def main(argv: list[str] | None = None) -> dict:
     history = train_tbptt(
         model, train_ids, valid_ids, train_args.epochs, lr=train_args.lr, clip=train_args.clip, bptt=train_args.bptt,
         batch_size=train_args.batch_size, eval_batch_size=train_args.eval_batch_size, save_dir=output_dir,
-        progress=not data_args.no_progress,
+        progress=not data_args.no_progress, lr_decay=train_args.lr_decay,
+        constant_lr_epochs=train_args.constant_lr_epochs,
     )
     train_results = {
         "epochs": history,

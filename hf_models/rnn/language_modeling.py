@@ -172,6 +172,16 @@ def init_like_word_language_model(model: RnnForCausalLM, init_range: float = 0.1
     return model
 
 
+@torch.no_grad()
+def init_uniform(model: nn.Module, init_range: float = 0.1) -> nn.Module:
+    """Zaremba et al. (2014): every parameter, recurrent weights and biases included, drawn from U(-r, r)."""
+    if not init_range > 0:
+        raise ValueError(f"init_range must be positive, got {init_range!r}")
+    for parameter in model.parameters():
+        parameter.uniform_(-init_range, init_range)
+    return model
+
+
 def chunk_loss(model: RnnForCausalLM, data: torch.Tensor, targets: torch.Tensor, state: RnnState | None):
     """Mean cross-entropy of the next words of one (seq, batch) chunk, continuing from `state`; returns (loss, state)."""
     seq, batch = data.shape
@@ -219,6 +229,22 @@ def _perplexity(mean_nll: float) -> float:
     return math.exp(mean_nll) if mean_nll < 700.0 else math.inf
 
 
+def train_step(model: RnnForCausalLM, params: list[torch.Tensor], data: torch.Tensor, targets: torch.Tensor,
+               state: RnnState | None, lr: float, clip: float = 0.25) -> tuple[float, RnnState]:
+    """One truncated-BPTT update on a (seq, batch) chunk: backprop into this chunk only, clip, p -= lr * grad."""
+    state = repackage_hidden(state)
+    model.zero_grad(set_to_none=True)
+    loss, state = chunk_loss(model, data, targets, state)
+    loss.backward()
+    if clip and clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    with torch.no_grad():
+        for p in params:
+            if p.grad is not None:
+                p.add_(p.grad, alpha=-lr)
+    return loss.item(), state
+
+
 def train_epoch(model: RnnForCausalLM, train_data: torch.Tensor, lr: float, clip: float = 0.25, bptt: int = 35,
                 max_batches: int | None = None, progress: bool = True, description: str = "train") -> dict:
     """One pass of truncated BPTT with plain SGD (p -= lr * grad) after gradient-norm clipping, as the example."""
@@ -234,17 +260,8 @@ def train_epoch(model: RnnForCausalLM, train_data: torch.Tensor, lr: float, clip
     bar = tqdm(starts, desc=description, unit="batch", disable=not progress, leave=False)
     for batch, i in enumerate(bar):
         data, targets = get_batch(train_data, i, bptt)
-        state = repackage_hidden(state)
-        model.zero_grad(set_to_none=True)
-        loss, state = chunk_loss(model, data, targets, state)
-        loss.backward()
-        if clip and clip > 0:
-            torch.nn.utils.clip_grad_norm_(params, clip)
-        with torch.no_grad():
-            for p in params:
-                if p.grad is not None:
-                    p.add_(p.grad, alpha=-lr)
-        total_loss += loss.item()
+        loss, state = train_step(model, params, data, targets, state, lr, clip)
+        total_loss += loss
         tokens += targets.numel()
         if batch % 20 == 0 or batch == len(starts) - 1:
             elapsed = time.perf_counter() - begin
@@ -268,8 +285,15 @@ def train_tbptt(
     save_dir: str | os.PathLike | None = None,
     max_batches: int | None = None,
     progress: bool = True,
+    lr_decay: float | None = None,
+    constant_lr_epochs: int = 0,
 ) -> list[dict]:
     """Train by truncated BPTT (Zaremba et al. 2014 / pytorch/examples): lr /= 4 when valid loss stops improving.
+
+    With `lr_decay` the schedule is Zaremba et al.'s fixed one instead: lr for epoch e (from 1) is
+    lr * lr_decay ** max(0, e - constant_lr_epochs), whatever the validation loss does.
+    Zaremba et al. sum the loss over the `bptt` steps (averaged over the batch) and use lr 1 and clip 5; this loop
+    averages over steps too, so their run is lr = bptt and clip = 5 / bptt here (plain SGD: the same updates).
 
     The best model (lowest validation loss) is kept: saved to `save_dir` with `save_pretrained` after each
     improvement when given, and loaded back into `model` at the end. Returns one dict per epoch: epoch, lr,
@@ -280,6 +304,11 @@ def train_tbptt(
     for name, value in (("lr", lr), ("bptt", bptt)):
         if not value > 0:
             raise ValueError(f"{name} must be positive, got {value!r}")
+    if lr_decay is not None and not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
+    if not isinstance(constant_lr_epochs, int) or constant_lr_epochs < 0:
+        raise ValueError(f"constant_lr_epochs must be a non-negative integer, got {constant_lr_epochs!r}")
+    initial_lr = lr
     device = next(model.parameters()).device
     train_data = batchify(train_ids, batch_size).to(device) if train_ids.dim() == 1 else train_ids.to(device)
     valid_data = batchify(valid_ids, eval_batch_size).to(device) if valid_ids.dim() == 1 else valid_ids.to(device)
@@ -288,6 +317,8 @@ def train_tbptt(
 
     history, best_val_loss, best_state = [], None, None
     for epoch in range(1, epochs + 1):
+        if lr_decay is not None:  # Zaremba et al.'s fixed schedule: constant, then x lr_decay every epoch
+            lr = initial_lr * lr_decay ** max(0, epoch - constant_lr_epochs)
         stats = train_epoch(model, train_data, lr, clip, bptt, max_batches, progress, f"epoch {epoch}/{epochs}")
         eval_begin = time.perf_counter()
         valid_ppl = evaluate_perplexity(model, valid_data, eval_batch_size, bptt)
@@ -302,7 +333,7 @@ def train_tbptt(
             best_state = copy.deepcopy(model.state_dict())
             if save_dir is not None:
                 model.save_pretrained(save_dir)
-        else:
+        elif lr_decay is None:
             lr /= 4.0  # anneal the learning rate when no improvement is seen on the validation set
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -325,8 +356,10 @@ __all__ = [
     "evaluate_perplexity",
     "get_batch",
     "init_like_word_language_model",
+    "init_uniform",
     "repackage_hidden",
     "train_epoch",
+    "train_step",
     "train_tbptt",
     "vocab_from_tokenizer",
     "word_language_model_config",

@@ -244,23 +244,48 @@ def bleu_by_length(sources: list[str], predictions: list[str], references: list[
     return rows
 
 
-def plot_bleu_by_length(rows: list[dict[str, Any]], path: str | os.PathLike, title: str | None = None) -> Path:
-    """A bar chart of BLEU per source-length bucket (Bahdanau et al. 2015, figure 2), written as a PNG."""
+def plot_bleu_by_length(rows: list[dict[str, Any]] | dict[str, list[dict[str, Any]]], path: str | os.PathLike,
+                        title: str | None = None) -> Path:
+    """BLEU per source-length bucket (Bahdanau et al. 2015, figure 2), written as a PNG.
+
+    `rows` is one model's `bleu_by_length` output (a bar chart), or {model name: its rows} for several models over
+    the same buckets (one line per model, as the lecture's plot of attention against the bottleneck model).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    models = rows if isinstance(rows, dict) else {"": rows}
+    if not models:
+        raise ValueError("plot_bleu_by_length: no model rows to plot")
+    names = [row["bucket"] for row in next(iter(models.values()))]
+    for model, model_rows in models.items():
+        if [row["bucket"] for row in model_rows] != names:
+            raise ValueError(f"plot_bleu_by_length: model {model!r} has buckets "
+                             f"{[row['bucket'] for row in model_rows]}, expected {names}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure, axis = plt.subplots(figsize=(6, 4))
-    names = [row["bucket"] for row in rows]
-    scores = [row["bleu"] if row["bleu"] is not None else 0.0 for row in rows]
-    bars = axis.bar(names, scores, color="tab:blue")
-    for bar, row in zip(bars, rows):
-        axis.annotate(f"n={row['sentences']}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                      ha="center", va="bottom", fontsize=8)
-    axis.set_ylim(0.0, max(1.0, max(scores) * 1.15))  # room for the counts above the bars
+    figure, axis = plt.subplots(figsize=(6, 4) if len(models) == 1 else (7, 4.5))
+    first = next(iter(models.values()))
+    if len(models) == 1:
+        scores = [row["bleu"] if row["bleu"] is not None else 0.0 for row in first]
+        bars = axis.bar(names, scores, color="tab:blue")
+        for bar, row in zip(bars, first):
+            axis.annotate(f"n={row['sentences']}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                          ha="center", va="bottom", fontsize=8)
+        top = max(scores)
+    else:
+        positions = list(range(len(names)))
+        top = 0.0
+        for model, model_rows in models.items():
+            scores = [row["bleu"] if row["bleu"] is not None else float("nan") for row in model_rows]
+            axis.plot(positions, scores, marker="o", label=model)
+            top = max([top, *(v for v in scores if not math.isnan(v))])
+        axis.set_xticks(positions, [f"{name}\n(n={row['sentences']})" for name, row in zip(names, first)])
+        axis.legend()
+        axis.grid(alpha=0.3)
+    axis.set_ylim(0.0, max(1.0, top * 1.15))  # room above the highest point
     axis.set_xlabel("source sentence length (words)")
     axis.set_ylabel("BLEU")
     axis.set_title(title or "BLEU by source sentence length")

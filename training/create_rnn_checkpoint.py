@@ -1,0 +1,127 @@
+#!/usr/bin/env python
+"""Create a new, untrained recurrent checkpoint (RnnModel + a word-level tokenizer learnt from the training text)
+for training a BiLSTM classifier or tagger from scratch with `training/run_glue.py` or `training/run_ner.py`.
+
+The vocabulary is the training file's words (`--min_frequency`, `--max_vocab_size`; the rest become `<unk>`), read
+as the fine-tuning command will read them: `--glue_task` for a GLUE tsv/csv/json file (its text columns), `--conll`
+for a CoNLL column file (its words, so each word is one token), otherwise one sentence per line. OUTPUT_DIR gets
+config.json, model.safetensors, the tokenizer and `vocabulary.json` (its size and the `<unk>` rate of the file).
+
+The GLUE paper's single-task BiLSTM on SST-2, from scratch:
+
+    python training/create_rnn_checkpoint.py --glue_task sst2 --train_file ../shared/data/glue/SST-2/train.tsv \
+        --pre_tokenizer whitespace --bidirectional --num_layers 1 --hidden_size 512 --embedding_size 300 \
+        --classifier_pooling max --output_dir runs/bilstm-sst2-init
+    python training/run_glue.py --model_name_or_path runs/bilstm-sst2-init --task_name sst2 \
+        --data_dir ../shared/data/glue/SST-2 --do_train --do_eval --learning_rate 1e-3 ... --output_dir runs/bilstm-sst2
+
+A BiLSTM tagger for CoNLL-2003: `--conll --train_file ../shared/data/conll2003/eng.train --pre_tokenizer whitespace`,
+then `training/run_ner.py --model_name_or_path FOLDER ...`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hf_models.rnn.configuration_rnn import CELL_TYPES, POOLINGS
+from hf_models.rnn.from_scratch import (
+    PRE_TOKENIZERS,
+    build_word_tokenizer,
+    create_rnn_checkpoint,
+    unknown_word_rate,
+)
+from hf_models.tasks.common import (
+    check_output_dir,
+    parse_args,
+    setup_cli_logging,
+    write_json,
+)
+
+logger = logging.getLogger("hf_models.create_rnn_checkpoint")
+
+
+@dataclass
+class VocabularyArguments:
+    """Where the training text is, how to read it, and which words to keep."""
+
+    train_file: str = field(metadata={"help": "Training text: a GLUE file (--glue_task), a CoNLL file (--conll), "
+                                              "or one sentence per line."})
+    output_dir: str = field(metadata={"help": "The new checkpoint folder."})
+    glue_task: str | None = field(default=None, metadata={"help": "Read --train_file as this GLUE task's file."})
+    conll: bool = field(default=False, metadata={"help": "Read --train_file as a CoNLL column file (words)."})
+    min_frequency: int = field(default=1, metadata={"help": "Keep words seen at least this often."})
+    max_vocab_size: int | None = field(default=None, metadata={"help": "Keep at most this many entries."})
+    lowercase: bool = field(default=False, metadata={"help": "Lowercase the text (vocabulary and inputs)."})
+    pre_tokenizer: str = field(
+        default="words_and_punctuation",
+        metadata={"help": "words_and_punctuation (split punctuation off words) or whitespace (already tokenized "
+                          "text).", "choices": list(PRE_TOKENIZERS)},
+    )
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Write into a non-empty output_dir."})
+    log_level: str = field(default="info", metadata={"help": "Logging level: debug, info, warning, error."})
+
+
+@dataclass
+class RnnArguments:
+    """The recurrent encoder (RnnConfig fields); the task head is added by run_glue / run_ner."""
+
+    cell_type: str = field(default="lstm", metadata={"help": "lstm, gru, rnn_tanh or rnn_relu.",
+                                                      "choices": list(CELL_TYPES)})
+    embedding_size: int = field(default=300, metadata={"help": "Width of the word embeddings."})
+    hidden_size: int = field(default=256, metadata={"help": "Units per recurrent layer and direction."})
+    num_layers: int = field(default=1, metadata={"help": "Stacked recurrent layers."})
+    bidirectional: bool = field(default=False, metadata={"help": "A BiLSTM: both directions, concatenated."})
+    dropout: float = field(default=0.3, metadata={"help": "Dropout on embeddings, between layers and on outputs."})
+    classifier_pooling: str = field(default="max", metadata={"help": "Sentence summary for classification.",
+                                                              "choices": list(POOLINGS)})
+    seed: int = field(default=42, metadata={"help": "Seed of the random initial weights."})
+
+
+def read_texts(args: VocabularyArguments) -> list:
+    """The training file's sentences as the fine-tuning command reads them: strings, or word lists (--conll)."""
+    if args.glue_task is not None and args.conll:
+        raise ValueError("give --glue_task or --conll, not both")
+    if args.glue_task is not None:
+        from hf_models.tasks.glue import get_task, read_glue_file
+
+        task = get_task(args.glue_task)
+        dataset = read_glue_file(args.train_file, task)
+        return [text for name in task.text_fields for text in dataset[name]]
+    if args.conll:
+        from hf_models.tasks.conll import read_conll_file
+
+        return [sentence.tokens for sentence in read_conll_file(args.train_file)]
+    from hf_models.tasks.translation import read_lines
+
+    return [line for line in read_lines(args.train_file, allow_empty=True) if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    import torch
+
+    vocab_args, rnn_args = parse_args((VocabularyArguments, RnnArguments), argv)
+    setup_cli_logging(vocab_args.log_level, logger.name, "hf_models.rnn.from_scratch")
+    check_output_dir(vocab_args.output_dir, vocab_args.overwrite_output_dir)
+    texts = read_texts(vocab_args)
+    if not texts:
+        raise ValueError(f"{vocab_args.train_file}: no text")
+    tokenizer = build_word_tokenizer(texts, vocab_args.min_frequency, vocab_args.max_vocab_size, vocab_args.lowercase,
+                                     vocab_args.pre_tokenizer)
+    unk_rate = unknown_word_rate(tokenizer, texts)
+    logger.info(f"{vocab_args.train_file}: {len(texts):,} texts, vocabulary {len(tokenizer):,} entries, "
+                f"{unk_rate:.2%} of its tokens are <unk>")
+    fields = asdict(rnn_args)
+    torch.manual_seed(fields.pop("seed"))
+    model = create_rnn_checkpoint(vocab_args.output_dir, tokenizer, overwrite=True, **fields)
+    summary = {"train_file": vocab_args.train_file, "texts": len(texts), "vocab_size": len(tokenizer),
+               "unk_rate": unk_rate, "num_parameters": model.num_parameters(),
+               "arguments": {**asdict(vocab_args), **asdict(rnn_args)}}
+    write_json(Path(vocab_args.output_dir) / "vocabulary.json", summary)
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
