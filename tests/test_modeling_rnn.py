@@ -575,3 +575,21 @@ def test_rnn_state_batch_operations():
     gru_state = RnnState(hidden.clone())
     gru_state.reorder_cache(torch.tensor([1, 0, 1]))
     assert gru_state.cell is None and torch.equal(gru_state.to_tuple(), hidden[:, [1, 0, 1]])
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_generate_feeds_one_token_per_step_when_the_state_is_the_cache(use_cache, monkeypatch):
+    """With the cache, every step after the prompt reads only the newest token (whatever name the installed
+    transformers gives the cache: `past_key_values` before 5.24, `cache` since); without it, the whole prefix."""
+    model = _lm("lstm")
+    lengths = []
+    forward = type(model).forward
+
+    def recording_forward(self, input_ids=None, *args, **kwargs):
+        lengths.append(input_ids.shape[1])
+        return forward(self, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "forward", recording_forward)
+    model.generate(torch.randint(1, 11, (2, 4)), max_new_tokens=5, do_sample=False, pad_token_id=0,
+                   use_cache=use_cache)
+    assert lengths == ([4, 1, 1, 1, 1] if use_cache else [4, 5, 6, 7, 8])

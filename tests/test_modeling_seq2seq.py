@@ -481,3 +481,22 @@ def test_initialisation_and_bare_model():
     assert torch.all(out.last_hidden_state.abs() < 1)  # h~_t = tanh(W_c [c_t; h_t])
     with pytest.raises(TypeError):
         model(input_ids=input_ids, decoder_input_ids=input_ids[:, :2], labels=input_ids)  # no head, no labels
+
+
+def test_generate_decodes_one_token_per_step_with_the_cache(monkeypatch):
+    """Cached beam search reads only the newest target token per step (the state is the cache, under the installed
+    transformers' name for it), and encodes the source once."""
+    model = trained_toy_model("general", steps=5)
+    input_ids, attention_mask = source_batch()
+    lengths, encoded = [], []
+    forward = type(model).forward
+
+    def recording_forward(self, *args, **kwargs):
+        lengths.append(kwargs["decoder_input_ids"].shape[1])
+        encoded.append(kwargs.get("encoder_outputs") is None)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "forward", recording_forward)
+    model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=6, min_new_tokens=6,
+                   num_beams=3)
+    assert lengths == [1] * 6 and not any(encoded)

@@ -36,7 +36,7 @@ class RnnConfig(PretrainedConfig):
 
     model_type = "hf_rnn"
     # the recurrent state is returned for generate(); the Trainer's evaluation must not try to gather it
-    keys_to_ignore_at_inference = ["past_key_values"]  # noqa: RUF012  (transformers reads a list)
+    keys_to_ignore_at_inference = ["past_key_values", "cache"]  # noqa: RUF012  (transformers reads a list)
 
     def __init__(
         self,

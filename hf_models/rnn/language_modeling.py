@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .configuration_rnn import RnnConfig
-from .modeling_rnn import RnnForCausalLM, RnnState
+from .modeling_rnn import CACHE_NAME, RnnForCausalLM, RnnState
 
 logger = logging.getLogger("hf_models.rnn.language_modeling")
 
@@ -190,7 +190,7 @@ def chunk_loss(model: RnnForCausalLM, data: torch.Tensor, targets: torch.Tensor,
     logits = outputs.logits.reshape(batch * seq, -1)  # (batch * seq, vocab), batch-major
     # the targets come seq-major (as the example's get_batch); reorder them rather than copy the large logits
     targets = targets.view(seq, batch).t().reshape(-1)  # (seq * batch,) -> (batch * seq,)
-    return F.cross_entropy(logits, targets), outputs.past_key_values
+    return F.cross_entropy(logits, targets), getattr(outputs, CACHE_NAME)
 
 
 def _check_stream(name: str, source: torch.Tensor, vocab_size: int) -> None:

@@ -32,6 +32,22 @@ from transformers.modeling_outputs import (
 
 from .configuration_rnn import RnnConfig
 
+# transformers 5.24 renamed generate()'s cache argument and the outputs' field from `past_key_values` to `cache`;
+# the state is passed under the name the installed version uses, and accepted under both.
+CACHE_NAME = "cache" if "cache" in getattr(CausalLMOutputWithPast, "__dataclass_fields__", {}) else "past_key_values"
+
+
+def _one_state(past_key_values, cache):
+    """The recurrent state given under either name (`past_key_values` before transformers 5.24, `cache` since)."""
+    if past_key_values is not None and cache is not None and past_key_values is not cache:
+        raise ValueError("give the recurrent state as past_key_values or as cache, not both")
+    return cache if cache is not None else past_key_values
+
+
+def _state_of(outputs):
+    """The state an output carries, read under the installed transformers' field name (no deprecation warning)."""
+    return getattr(outputs, CACHE_NAME)
+
 IGNORE_INDEX = -100
 
 
@@ -319,9 +335,11 @@ class RnnModel(RnnPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         token_type_ids: torch.Tensor | None = None,  # accepted (tokenizers return it) and ignored: no segments here
+        cache: RnnState | None = None,
         **kwargs,
     ) -> tuple | BaseModelOutputWithPast:
         c = self.config
+        past_key_values = _one_state(past_key_values, cache)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("RnnModel: give exactly one of input_ids or inputs_embeds")
         if input_ids is not None:
@@ -370,7 +388,7 @@ class RnnModel(RnnPreTrainedModel):
         hidden_states = (inputs_embeds, *layer_outputs) if output_hidden_states else None
         if not self._return_dict(return_dict):
             return tuple(v for v in (outputs, state, hidden_states) if v is not None)
-        return BaseModelOutputWithPast(last_hidden_state=outputs, past_key_values=state, hidden_states=hidden_states)
+        return BaseModelOutputWithPast(last_hidden_state=outputs, hidden_states=hidden_states, **{CACHE_NAME: state})
 
     def _run_fused(self, x, mask, initial, per_layer: bool):
         """torch's fused kernels over packed real tokens; returns (outputs, final state, per-layer outputs)."""
@@ -525,10 +543,11 @@ class RnnForCausalLM(RnnPreTrainedModel, GenerationMixin):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         token_type_ids: torch.Tensor | None = None,
+        cache: RnnState | None = None,
         **kwargs,
     ) -> tuple | CausalLMOutputWithPast:
         outputs = self.model(
-            input_ids, attention_mask, past_key_values, inputs_embeds, use_cache=use_cache,
+            input_ids, attention_mask, _one_state(past_key_values, cache), inputs_embeds, use_cache=use_cache,
             output_hidden_states=output_hidden_states, return_dict=True,
         )
         hidden = self.dropout(outputs.last_hidden_state)  # (batch, seq, hidden)
@@ -543,16 +562,18 @@ class RnnForCausalLM(RnnPreTrainedModel, GenerationMixin):
             shift_labels = labels[:, 1:].reshape(-1)  # (batch * (seq - 1),)
             loss = F.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE_INDEX)
         if not self._return_dict(return_dict):
-            out = tuple(v for v in (logits, outputs.past_key_values, outputs.hidden_states) if v is not None)
+            out = tuple(v for v in (logits, _state_of(outputs), outputs.hidden_states) if v is not None)
             return ((loss,) + out) if loss is not None else out
         return CausalLMOutputWithPast(
-            loss=loss, logits=logits, past_key_values=outputs.past_key_values, hidden_states=outputs.hidden_states
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, **{CACHE_NAME: _state_of(outputs)}
         )
 
     def prepare_inputs_for_generation(
-        self, input_ids, past_key_values=None, attention_mask=None, inputs_embeds=None, use_cache=True, **kwargs
+        self, input_ids, past_key_values=None, attention_mask=None, inputs_embeds=None, use_cache=True, cache=None,
+        **kwargs,
     ):
         """Feed the whole prompt once, then only the tokens the state has not consumed yet (the last one)."""
+        past_key_values = _one_state(past_key_values, cache)
         if past_key_values is None:
             if attention_mask is not None and not bool(attention_mask[:, -1].bool().all()):
                 raise ValueError(
@@ -565,7 +586,7 @@ class RnnForCausalLM(RnnPreTrainedModel, GenerationMixin):
         # The state has consumed everything but the token generated last; that token is real, so no mask is needed
         # (the state already skipped the prompt's padding).
         new_ids = input_ids[:, -1:]  # (batch, 1)
-        return {"input_ids": new_ids, "past_key_values": past_key_values, "use_cache": use_cache}
+        return {"input_ids": new_ids, CACHE_NAME: past_key_values, "use_cache": use_cache}
 
 
 def _classifier_dropout(config: RnnConfig) -> nn.Dropout:

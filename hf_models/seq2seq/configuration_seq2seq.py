@@ -37,7 +37,7 @@ class Seq2SeqConfig(PretrainedConfig):
 
     model_type = "hf_seq2seq"
     is_encoder_decoder = True
-    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values"]
+    keys_to_ignore_at_inference: ClassVar[list[str]] = ["past_key_values", "cache"]
 
     def __init__(
         self,

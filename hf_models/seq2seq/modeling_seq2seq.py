@@ -27,6 +27,17 @@ from transformers.modeling_outputs import (
 
 from .configuration_seq2seq import Seq2SeqConfig
 
+# transformers 5.24 renamed generate()'s cache argument and the outputs' field from `past_key_values` to `cache`;
+# the decoder state is passed under the name the installed version uses, and accepted under both.
+CACHE_NAME = "cache" if "cache" in getattr(Seq2SeqLMOutput, "__dataclass_fields__", {}) else "past_key_values"
+
+
+def _one_state(past_key_values, cache):
+    """The decoder state given under either name (`past_key_values` before transformers 5.24, `cache` since)."""
+    if past_key_values is not None and cache is not None and past_key_values is not cache:
+        raise ValueError("give the decoder state as past_key_values or as cache, not both")
+    return cache if cache is not None else past_key_values
+
 IGNORE_INDEX = -100
 
 AUTO_MAP = {
@@ -384,9 +395,11 @@ class Seq2SeqModel(Seq2SeqPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        cache: Seq2SeqDecoderState | None = None,
     ) -> Seq2SeqModelOutput | tuple:
         """Encode the source (unless `encoder_outputs` are given) and decode `decoder_input_ids`."""
-        outputs = self._run(input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values,
+        outputs = self._run(input_ids, attention_mask, decoder_input_ids, encoder_outputs,
+                            _one_state(past_key_values, cache),
                             use_cache, output_attentions, output_hidden_states)
         return outputs if self._return_dict(return_dict) else outputs.to_tuple()
 
@@ -428,7 +441,7 @@ class Seq2SeqModel(Seq2SeqPreTrainedModel):
         use_cache = use_cache if use_cache is not None else False
         return Seq2SeqModelOutput(
             last_hidden_state=decoder_outputs,
-            past_key_values=new_state if use_cache else None,
+            **{CACHE_NAME: new_state if use_cache else None},
             decoder_hidden_states=(decoder_outputs,) if output_hidden_states else None,
             cross_attentions=(weights.unsqueeze(1),) if output_attentions and weights is not None else None,
             encoder_last_hidden_state=memory,
@@ -487,6 +500,7 @@ class Seq2SeqForConditionalGeneration(Seq2SeqPreTrainedModel, GenerationMixin):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        cache: Seq2SeqDecoderState | None = None,
     ) -> Seq2SeqLMOutput | tuple:
         """Logits over the target vocabulary and, with `labels`, the mean token cross-entropy (-100 ignored).
 
@@ -506,8 +520,8 @@ class Seq2SeqForConditionalGeneration(Seq2SeqPreTrainedModel, GenerationMixin):
             """argmax_y p(y | h~_t), the model's own choice fed back when teacher forcing is off for a step."""
             return self.lm_head(attentional).argmax(dim=-1)
 
-        outputs = self.model._run(input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values,
-                                  use_cache, output_attentions, output_hidden_states,
+        outputs = self.model._run(input_ids, attention_mask, decoder_input_ids, encoder_outputs,
+                                  _one_state(past_key_values, cache), use_cache, output_attentions, output_hidden_states,
                                   predict_next_token=predict_next_token)
         logits = self.lm_head(self.output_dropout(outputs.last_hidden_state))  # (batch, T, V)
         loss = None
@@ -517,11 +531,11 @@ class Seq2SeqForConditionalGeneration(Seq2SeqPreTrainedModel, GenerationMixin):
         result = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
             decoder_hidden_states=outputs.decoder_hidden_states,
             cross_attentions=outputs.cross_attentions,
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             encoder_hidden_states=outputs.encoder_hidden_states,
+            **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
         )
         return result if self.model._return_dict(return_dict) else result.to_tuple()
 
@@ -532,9 +546,11 @@ class Seq2SeqForConditionalGeneration(Seq2SeqPreTrainedModel, GenerationMixin):
         attention_mask: torch.Tensor | None = None,
         encoder_outputs: Seq2SeqEncoderOutput | None = None,
         use_cache: bool | None = None,
+        cache: Seq2SeqDecoderState | None = None,
         **kwargs,
     ) -> dict:
         """With a decoder state, feed only the tokens it has not read yet (the last one); otherwise the whole prefix."""
+        past_key_values = _one_state(past_key_values, cache)
         if past_key_values is not None:
             decoder_input_ids = decoder_input_ids[:, past_key_values.get_seq_length():]
         inputs = {
@@ -542,7 +558,7 @@ class Seq2SeqForConditionalGeneration(Seq2SeqPreTrainedModel, GenerationMixin):
             "attention_mask": attention_mask,
             "encoder_outputs": encoder_outputs,
             "decoder_input_ids": decoder_input_ids,
-            "past_key_values": past_key_values,
+            CACHE_NAME: past_key_values,
             "use_cache": use_cache,
         }
         for key in ("output_attentions", "output_hidden_states"):
