@@ -1,6 +1,7 @@
 """The recurrent family: Elman RNN, LSTM and GRU language models, sentence classifiers and taggers."""
 
 from .configuration_rnn import RnnConfig
+from .from_scratch import build_word_tokenizer, create_rnn_checkpoint
 from .modeling_rnn import (
     GRUCell,
     LSTMCell,
@@ -24,4 +25,6 @@ __all__ = [
     "RnnModel",
     "RnnPreTrainedModel",
     "RnnState",
+    "build_word_tokenizer",
+    "create_rnn_checkpoint",
 ]
