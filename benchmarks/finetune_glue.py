@@ -66,6 +66,19 @@ def run(cmd: list[str], log_path: Path) -> float:
     return time.time() - start
 
 
+def record_run(path: Path, name: str, out: Path, entry: dict, **header) -> dict:
+    """Add one finished run (`entry` + OUT/all_results.json as "metrics") under "runs" of a results JSON file,
+    set the file's top-level `header` fields, print the headline metrics; return the metrics."""
+    results = json.loads(path.read_text()) if path.exists() else {"runs": {}}
+    metrics = json.loads((out / "all_results.json").read_text())
+    results.update(header)
+    results["runs"][name] = {**entry, "metrics": metrics}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(name, {k: v for k, v in metrics.items() if "runtime" not in k and "per_second" not in k}, flush=True)
+    return metrics
+
+
 def readable(cmd: list[str], minilm: str) -> str:
     return " ".join(cmd).replace(minilm, "$MINILM").replace(sys.executable, "python").replace(str(ROOT) + "/", "")
 
