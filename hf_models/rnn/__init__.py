@@ -2,6 +2,7 @@
 
 from .configuration_rnn import RnnConfig
 from .from_scratch import build_word_tokenizer, create_rnn_checkpoint
+from .vanishing_gradient import gradient_norms_by_step, plot_gradient_norms, vanishing_gradient_experiment
 from .modeling_rnn import (
     GRUCell,
     LSTMCell,
@@ -27,4 +28,7 @@ __all__ = [
     "RnnState",
     "build_word_tokenizer",
     "create_rnn_checkpoint",
+    "gradient_norms_by_step",
+    "plot_gradient_norms",
+    "vanishing_gradient_experiment",
 ]
