@@ -232,11 +232,13 @@ def run_ours(args, vocab_size, splits) -> dict:
     """hf_models' fused path through `train_tbptt` / `evaluate_perplexity`, same settings."""
     torch.manual_seed(args.seed)
     model = _new_ours(args, vocab_size)
-    if not args.own_init:  # start from the very weights the peer starts from: only dropout's random draws differ
+    if not args.own_init:
+        # Start from the very weights the peer starts from, and with the random generator where the peer's training
+        # starts (seeded, then the init's draws): the dropout masks are then the peer's too, and the two runs differ
+        # only by floating-point summation order.
         torch.manual_seed(args.seed)
         peer = RNNModel("LSTM", vocab_size, args.emsize, args.nhid, args.nlayers, args.dropout)
         model.load_state_dict(peer_state_dict_to_ours(peer.state_dict()))
-        torch.manual_seed(args.seed)
     history = train_tbptt(model, splits["train"], splits["valid"], args.epochs, lr=args.lr, clip=args.clip,
                           bptt=args.bptt, batch_size=args.batch_size, eval_batch_size=args.eval_batch_size,
                           progress=not args.no_progress)

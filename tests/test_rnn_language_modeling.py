@@ -383,3 +383,31 @@ def test_cli_zaremba_flags_are_checked(tmp_path):
                                  ("--init_range", "-0.1", "--init_range")):
         with pytest.raises(ValueError, match=message):
             run_cli("--train_file", tmp_path / "x.txt", "--output_dir", tmp_path / "o", flag, value)
+
+
+def test_same_seed_same_dropout_masks_as_the_peer():
+    """With dropout on, hf_models draws the example's dropout masks from the same generator state (the recurrence
+    runs on time-major memory, as torch's seq-first nn.LSTM does), so training follows the peer step for step."""
+    from benchmarks.bench_rnn_ptb import RNNModel, peer_state_dict_to_ours, peer_train_step
+    from hf_models.rnn.language_modeling import train_step
+
+    vocab_size = 40
+    source = batchify(torch.randint(0, vocab_size, (1200,), generator=torch.Generator().manual_seed(3)), 4)
+    ours = tiny_model(vocab_size, dropout=0.3)
+    torch.manual_seed(7)
+    peer = RNNModel("LSTM", vocab_size, 12, 12, 2, dropout=0.3)
+    ours.load_state_dict(peer_state_dict_to_ours(peer.state_dict()))
+    generator_state = torch.get_rng_state()
+    peer_losses, hidden = [], peer.init_hidden(4)
+    for i in range(0, 150, 10):
+        data, targets = get_batch(source, i, 10)
+        loss, hidden = peer_train_step(peer, torch.nn.NLLLoss(), data, targets, hidden, 20.0, 0.25)
+        peer_losses.append(loss)
+    torch.set_rng_state(generator_state)
+    our_losses, state, params = [], None, list(ours.parameters())
+    for i in range(0, 150, 10):
+        data, targets = get_batch(source, i, 10)
+        loss, state = train_step(ours, params, data, targets, state, 20.0, 0.25)
+        our_losses.append(loss)
+    assert our_losses == pytest.approx(peer_losses, abs=1e-5)
+    assert len(set(round(x, 3) for x in peer_losses)) > 5  # really training, with dropout active

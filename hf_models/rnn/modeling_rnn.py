@@ -346,7 +346,9 @@ class RnnModel(RnnPreTrainedModel):
             if input_ids.dim() != 2:
                 raise ValueError(f"input_ids must have shape (batch, seq), got {tuple(input_ids.shape)}")
             _check_ids("input_ids", input_ids, c.vocab_size, "vocab_size")
-            inputs_embeds = self.embeddings(input_ids)  # (batch, seq, embedding_size)
+            # looked up time-major and viewed batch-major: the recurrence, dropout masks included, then runs on
+            # (seq, batch) memory as torch's seq-first nn.LSTM does, with no transposing copies
+            inputs_embeds = self.embeddings(input_ids.t()).transpose(0, 1)  # (seq, batch, E) -> (batch, seq, E)
         elif inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != c.embedding_size:
             raise ValueError(
                 f"inputs_embeds must have shape (batch, seq, embedding_size={c.embedding_size}), "
