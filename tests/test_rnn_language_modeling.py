@@ -388,7 +388,11 @@ def test_cli_zaremba_flags_are_checked(tmp_path):
 def test_same_seed_same_dropout_masks_as_the_peer():
     """With dropout on, hf_models draws the example's dropout masks from the same generator state (the recurrence
     runs on time-major memory, as torch's seq-first nn.LSTM does), so training follows the peer step for step."""
-    from benchmarks.bench_rnn_ptb import RNNModel, peer_state_dict_to_ours, peer_train_step
+    from benchmarks.bench_rnn_ptb import (
+        RNNModel,
+        peer_state_dict_to_ours,
+        peer_train_step,
+    )
     from hf_models.rnn.language_modeling import train_step
 
     vocab_size = 40
@@ -410,4 +414,4 @@ def test_same_seed_same_dropout_masks_as_the_peer():
         loss, state = train_step(ours, params, data, targets, state, 20.0, 0.25)
         our_losses.append(loss)
     assert our_losses == pytest.approx(peer_losses, abs=1e-5)
-    assert len(set(round(x, 3) for x in peer_losses)) > 5  # really training, with dropout active
+    assert len({round(x, 3) for x in peer_losses}) > 5  # really training, with dropout active

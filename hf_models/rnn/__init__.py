@@ -2,7 +2,6 @@
 
 from .configuration_rnn import RnnConfig
 from .from_scratch import build_word_tokenizer, create_rnn_checkpoint
-from .vanishing_gradient import gradient_norms_by_step, plot_gradient_norms, vanishing_gradient_experiment
 from .modeling_rnn import (
     GRUCell,
     LSTMCell,
@@ -13,6 +12,11 @@ from .modeling_rnn import (
     RnnModel,
     RnnPreTrainedModel,
     RnnState,
+)
+from .vanishing_gradient import (
+    gradient_norms_by_step,
+    plot_gradient_norms,
+    vanishing_gradient_experiment,
 )
 
 __all__ = [
