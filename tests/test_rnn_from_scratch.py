@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+)
 
 from hf_models.rnn import RnnForSequenceClassification, RnnForTokenClassification
-from hf_models.rnn.from_scratch import build_word_tokenizer, create_rnn_checkpoint, unknown_word_rate
+from hf_models.rnn.from_scratch import (
+    build_word_tokenizer,
+    create_rnn_checkpoint,
+    unknown_word_rate,
+)
 
 PACKAGE_DATA = Path(__file__).resolve().parents[1] / "hf_models" / "data"
 
