@@ -108,6 +108,15 @@ def _seed_torch():
     yield
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared 2-core machine: one thread avoids OpenMP spin-waiting against other processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: a longer test (seconds, not milliseconds)")
 

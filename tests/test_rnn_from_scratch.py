@@ -24,12 +24,7 @@ from hf_models.rnn.from_scratch import (
 PACKAGE_DATA = Path(__file__).resolve().parents[1] / "hf_models" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_vocabulary_keeps_frequent_words_specials_first_and_unknowns_map_to_unk():

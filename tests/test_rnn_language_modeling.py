@@ -26,14 +26,7 @@ from hf_models.rnn.language_modeling import (
     word_language_model_config,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine: one thread avoids OpenMP spin-waiting against other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 KOREAN_TRAIN = "나는 학교에 간다\n너는 집에 간다\nthe cat sat\n"
