@@ -32,6 +32,8 @@ from finetune_glue import ROOT, run
 RESULTS = ROOT / "benchmarks" / "results" / "multi30k.json"
 PLOT = ROOT / "benchmarks" / "results" / "multi30k_bleu_by_length.png"
 ATTENTION_TYPES = ("none", "dot", "general", "concat")
+DATA = ROOT.parent / "shared" / "data" / "multi30k"
+EXAMPLE = 3  # test sentence 4 (0-based 3): the first of at least 16 words
 LABELS = {"none": "no attention (bottleneck)", "dot": "dot attention", "general": "general attention",
           "concat": "concat (Bahdanau) attention"}
 
@@ -58,6 +60,28 @@ def command(data: Path, out: Path, attention: str, epochs: float, table: Path) -
     ]
 
 
+def alignment_example(root: Path, results: dict, data_dir: Path = DATA, index: int = EXAMPLE) -> None:
+    """Each attention model's translation of one test sentence, with its alignment heatmap (Bahdanau et al. 2015)."""
+    from hf_models.seq2seq import plot_attention
+    from hf_models.tasks.translation import load_saved_translator, read_lines, translate_with_alignment
+
+    sentence = read_lines(data_dir / "test_2016_flickr.en.gz")[index]
+    reference = read_lines(data_dir / "test_2016_flickr.de.gz")[index]
+    for attention, run in results["runs"].items():
+        out = root / f"attention-{attention}"
+        if not (out / "config.json").exists():
+            continue
+        model, source_tokenizer, target_tokenizer = load_saved_translator(str(out))
+        example = translate_with_alignment(model, source_tokenizer, target_tokenizer, sentence, num_beams=5)
+        run["example"] = {"test_line": index + 1, "source": sentence, "reference": reference,
+                          "translation": example["translation"]}
+        if example["attentions"] is not None:
+            path = ROOT / "benchmarks" / "results" / f"multi30k_attention_{attention}.png"
+            plot_attention(example["attentions"], example["source_tokens"], example["target_tokens"], path,
+                           title=f"{LABELS[attention]}: test sentence {index + 1}")
+            run["example"]["alignment_plot"] = str(path.relative_to(ROOT))
+
+
 def collect(root: Path) -> dict:
     """Gather the finished runs of `root` into the results JSON and the BLEU-by-length plot."""
     from hf_models.tasks.translation import plot_bleu_by_length
@@ -78,6 +102,7 @@ def collect(root: Path) -> dict:
     results["references_de_en"] = {"gru_bahdanau_attention": 28.3, "seq2seq_without_attention": 13.8}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    alignment_example(root, results)
     runs = {LABELS[a]: results["runs"][a]["test_bleu_by_length"] for a in ATTENTION_TYPES if a in results["runs"]}
     if runs:
         plot_bleu_by_length(runs, PLOT, title="Multi30k en-de test 2016: BLEU by source length")
@@ -91,7 +116,7 @@ def collect(root: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data" / "multi30k"))
+    parser.add_argument("--data_dir", default=str(DATA))
     parser.add_argument("--output_root", required=True, help="Folder for the runs (a sub-folder per model).")
     parser.add_argument("--attention_types", nargs="*", default=list(ATTENTION_TYPES), choices=ATTENTION_TYPES)
     parser.add_argument("--epochs", type=float, default=6)

@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 
 import pytest
+import numpy as np
 import sacrebleu
 from conftest import requires_shared_data, shared_data_dir
 
@@ -379,3 +380,26 @@ def test_run_translation_evaluates_a_saved_model(trained, tmp_path):
         run_translation_cli([*args, "--output_dir", tmp_path / "eval"])
     with pytest.raises(ValueError, match="has no source_tokenizer/ folder"):
         run_translation_cli([*args, "--model_name_or_path", tmp_path / "eval", "--output_dir", tmp_path / "e2"])
+
+
+def test_translate_with_alignment_reads_the_reversal_off_the_attention(trained, tmp_path):
+    """The reversal model's alignment is the anti-diagonal: output word t attends to source word n - t."""
+    from hf_models.seq2seq import plot_attention
+    from hf_models.tasks.translation import load_saved_translator, translate, translate_with_alignment
+
+    _, _, out, _ = trained
+    model, source_tokenizer, target_tokenizer = load_saved_translator(str(out))
+    sentence = "가 나 a"  # three different words of the corpus
+    result = translate_with_alignment(model, source_tokenizer, target_tokenizer, sentence, num_beams=3)
+    assert result["translation"] == translate(model, source_tokenizer, target_tokenizer, [sentence], num_beams=3,
+                                              show_progress=False)[0]
+    weights = result["attentions"]
+    assert weights.shape == (len(result["target_tokens"]), len(result["source_tokens"]))
+    assert np.allclose(weights.sum(axis=1), 1.0, atol=1e-5)  # a distribution over the source per output token
+    assert result["target_tokens"][-1] == "</s>"
+    words = [i for i, token in enumerate(result["source_tokens"]) if token != "</s>"]
+    assert result["translation"] == "a 나 가"  # the learnt reversal
+    peaks = weights[: len(words)].argmax(axis=1).tolist()  # each output word looks at its source word
+    assert peaks == words[::-1], (peaks, result["source_tokens"], result["target_tokens"])
+    assert plot_attention(weights, result["source_tokens"], result["target_tokens"], tmp_path / "a.png")
+    assert (tmp_path / "a.png").stat().st_size > 1000

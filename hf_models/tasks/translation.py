@@ -675,6 +675,37 @@ def translate(model, source_tokenizer, target_tokenizer, sentences: list[str], b
     return translations
 
 
+def translate_with_alignment(model, source_tokenizer, target_tokenizer, sentence: str, num_beams: int = 1,
+                             max_length: int = 128) -> dict[str, Any]:
+    """One sentence's translation with its source-target alignment a_t(s) (Bahdanau et al. 2015, fig. 3).
+
+    Decodes by greedy or beam search, then reads the decoder's attention over the source for each output token by
+    teacher-forcing the translation (the weights with which token y_t was predicted). Returns {"translation",
+    "source_tokens", "target_tokens", "attentions": (target_len, source_len) array}; attentions is None for a
+    model without attention (attention_type "none").
+    """
+    import torch
+
+    model.eval()
+    device = next(model.parameters()).device
+    batch = source_tokenizer([sentence], return_tensors="pt")
+    input_ids = batch["input_ids"].to(device)
+    attention_mask = batch["attention_mask"].to(device)
+    with torch.no_grad():
+        generated = model.generate(input_ids=input_ids, attention_mask=attention_mask, num_beams=num_beams,
+                                   max_length=max_length, do_sample=False, early_stopping=num_beams > 1)
+        # generated = [start, y_1, ..., y_n]: position t of the decoder input predicts y_{t+1}
+        outputs = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=generated[:, :-1],
+                        output_attentions=True, return_dict=True)
+    weights = outputs.cross_attentions[0][0, 0].float().cpu().numpy() if outputs.cross_attentions else None
+    return {
+        "translation": decode_generated(target_tokenizer, generated.cpu().numpy())[0],
+        "source_tokens": source_tokenizer.convert_ids_to_tokens(input_ids[0].tolist()),
+        "target_tokens": target_tokenizer.convert_ids_to_tokens(generated[0, 1:].tolist()),
+        "attentions": weights,
+    }
+
+
 def load_saved_translator(model_path: str, source_tokenizer: str | None = None, target_tokenizer: str | None = None):
     """(model, source tokenizer, target tokenizer) of a folder saved by run_translation.py."""
     from ..seq2seq import Seq2SeqForConditionalGeneration
@@ -723,6 +754,7 @@ __all__ = [
     "score_translations",
     "tokenize_pairs",
     "translate",
+    "translate_with_alignment",
     "write_lines",
 ]
 
