@@ -63,23 +63,27 @@ def command(data: Path, out: Path, attention: str, epochs: float, table: Path) -
 def alignment_example(root: Path, results: dict, data_dir: Path = DATA, index: int = EXAMPLE) -> None:
     """Each attention model's translation of one test sentence, with its alignment heatmap (Bahdanau et al. 2015)."""
     from hf_models.seq2seq import plot_attention
-    from hf_models.tasks.translation import load_saved_translator, read_lines, translate_with_alignment
+    from hf_models.tasks.translation import (
+        load_saved_translator,
+        read_lines,
+        translate_with_alignment,
+    )
 
     sentence = read_lines(data_dir / "test_2016_flickr.en.gz")[index]
     reference = read_lines(data_dir / "test_2016_flickr.de.gz")[index]
-    for attention, run in results["runs"].items():
+    for attention, entry in results["runs"].items():
         out = root / f"attention-{attention}"
         if not (out / "config.json").exists():
             continue
         model, source_tokenizer, target_tokenizer = load_saved_translator(str(out))
         example = translate_with_alignment(model, source_tokenizer, target_tokenizer, sentence, num_beams=5)
-        run["example"] = {"test_line": index + 1, "source": sentence, "reference": reference,
+        entry["example"] = {"test_line": index + 1, "source": sentence, "reference": reference,
                           "translation": example["translation"]}
         if example["attentions"] is not None:
             path = ROOT / "benchmarks" / "results" / f"multi30k_attention_{attention}.png"
             plot_attention(example["attentions"], example["source_tokens"], example["target_tokens"], path,
                            title=f"{LABELS[attention]}: test sentence {index + 1}")
-            run["example"]["alignment_plot"] = str(path.relative_to(ROOT))
+            entry["example"]["alignment_plot"] = str(path.relative_to(ROOT))
 
 
 def collect(root: Path) -> dict:

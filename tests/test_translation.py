@@ -11,8 +11,8 @@ import logging
 import random
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 import sacrebleu
 from conftest import requires_shared_data, shared_data_dir
 
@@ -385,7 +385,11 @@ def test_run_translation_evaluates_a_saved_model(trained, tmp_path):
 def test_translate_with_alignment_reads_the_reversal_off_the_attention(trained, tmp_path):
     """The reversal model's alignment is the anti-diagonal: output word t attends to source word n - t."""
     from hf_models.seq2seq import plot_attention
-    from hf_models.tasks.translation import load_saved_translator, translate, translate_with_alignment
+    from hf_models.tasks.translation import (
+        load_saved_translator,
+        translate,
+        translate_with_alignment,
+    )
 
     _, _, out, _ = trained
     model, source_tokenizer, target_tokenizer = load_saved_translator(str(out))
