@@ -185,11 +185,11 @@ def init_uniform(model: nn.Module, init_range: float = 0.1) -> nn.Module:
 def chunk_loss(model: RnnForCausalLM, data: torch.Tensor, targets: torch.Tensor, state: RnnState | None):
     """Mean cross-entropy of the next words of one (seq, batch) chunk, continuing from `state`; returns (loss, state)."""
     seq, batch = data.shape
-    input_ids = data.t()  # (seq, batch) -> (batch, seq), the model is batch-first
+    input_ids = data.t()  # (seq, batch) -> (batch, seq), the model's API is batch-first
     outputs = model(input_ids=input_ids, past_key_values=state, use_cache=True)
-    logits = outputs.logits.reshape(batch * seq, -1)  # (batch * seq, vocab), batch-major
-    # the targets come seq-major (as the example's get_batch); reorder them rather than copy the large logits
-    targets = targets.view(seq, batch).t().reshape(-1)  # (seq * batch,) -> (batch * seq,)
+    # the logits are a (batch, seq, vocab) view of time-major memory: read back time-major, they flatten without a
+    # copy in the targets' order (seq-major, as the example's get_batch)
+    logits = outputs.logits.transpose(0, 1).reshape(seq * batch, -1)  # (seq * batch, vocab)
     return F.cross_entropy(logits, targets), getattr(outputs, CACHE_NAME)
 
 

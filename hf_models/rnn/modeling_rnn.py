@@ -552,10 +552,12 @@ class RnnForCausalLM(RnnPreTrainedModel, GenerationMixin):
             input_ids, attention_mask, _one_state(past_key_values, cache), inputs_embeds, use_cache=use_cache,
             output_hidden_states=output_hidden_states, return_dict=True,
         )
-        hidden = self.dropout(outputs.last_hidden_state)  # (batch, seq, hidden)
+        # The recurrence ran on time-major memory: the output layer reads it as it lies (seq, batch, hidden), as
+        # torch's seq-first LSTM language models do, and the logits come back as a (batch, seq, vocab) view.
+        hidden = self.dropout(outputs.last_hidden_state).transpose(0, 1)  # (batch, seq, hidden) -> (seq, batch, hidden)
         if self.projection is not None:
-            hidden = self.projection(hidden)  # (batch, seq, embedding_size)
-        logits = self.lm_head(hidden)  # (batch, seq, vocab)
+            hidden = self.projection(hidden)  # (seq, batch, embedding_size)
+        logits = self.lm_head(hidden).transpose(0, 1)  # (seq, batch, vocab) -> (batch, seq, vocab)
         loss = None
         if labels is not None:
             _check_labels("labels", labels, logits.shape[:2], "one token id or -100 per input token")
