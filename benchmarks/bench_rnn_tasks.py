@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_glue import ROOT, record_run, run
+from finetune_glue import ROOT, record_run, run, tidy_command
 
 RESULTS = ROOT / "benchmarks" / "results" / "rnn_tasks.json"
 COMMON = ["--seed", "42", "--use_cpu", "--logging_steps", "100", "--disable_tqdm", "true", "--report_to", "none",
@@ -36,7 +36,7 @@ COMMON = ["--seed", "42", "--use_cpu", "--logging_steps", "100", "--disable_tqdm
 
 
 def readable(cmd: list[str]) -> str:
-    return " ".join(cmd).replace(sys.executable, "python").replace(str(ROOT) + "/", "")
+    return tidy_command(" ".join(cmd))
 
 
 def record(name: str, commands: list[list[str]], seconds: float, out: Path, **notes) -> dict:

@@ -79,6 +79,13 @@ def record_run(path: Path, name: str, out: Path, entry: dict, **header) -> dict:
     return metrics
 
 
+def tidy_command(text: str) -> str:
+    """A command line as the README shows it: `python`, paths relative to the repository, ../shared for the data."""
+    shared = (ROOT.parent / "shared").resolve()
+    return (text.replace(sys.executable, "python").replace(str(shared) + "/", "../shared/")
+            .replace(str(ROOT.parent / "shared") + "/", "../shared/").replace(str(ROOT) + "/", ""))
+
+
 def readable(cmd: list[str], minilm: str) -> str:
     return " ".join(cmd).replace(minilm, "$MINILM").replace(sys.executable, "python").replace(str(ROOT) + "/", "")
 
