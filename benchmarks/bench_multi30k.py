@@ -10,10 +10,10 @@ BLEU by source-sentence length for every model in one plot (Bahdanau et al. 2015
 Each model writes its own folder and results; `--collect` only gathers finished runs into
 benchmarks/results/multi30k.json and benchmarks/results/multi30k_bleu_by_length.png (so several invocations can
 train models in parallel, e.g. one per core with --threads 1). The recipe: BPE tokenizers of 8,000 entries per side
-trained on the training text, 256-d embeddings, a 1-layer bidirectional LSTM encoder (256 units per direction) and
-a 1-layer LSTM decoder (256 units) -- except for dot attention, whose score h_t . h_s needs encoder states as wide as
-the decoder's, so its encoder is a 1-layer unidirectional LSTM of 256 units -- dropout 0.2, teacher forcing, Adam lr 1e-3 (linear decay), batch 64, bf16
-autocast, `--epochs` epochs; beam search of 5 for the scores.
+trained on the training text, 256-d embeddings, a 1-layer bidirectional LSTM encoder (256 units per direction), a
+1-layer LSTM decoder (256 units), dropout 0.2, teacher forcing, Adam lr 1e-3 (linear decay), batch 64, bf16 autocast,
+`--epochs` epochs; beam search of 5 for the scores. Dot attention's score h_t . h_s needs encoder states as wide as
+the decoder's, so its encoder is a 1-layer unidirectional LSTM of 256 units.
 Published reference points (German -> English, the other direction): a GRU with Bahdanau attention 28.3 BLEU and
 a seq2seq without attention 13.8.
 """
