@@ -35,7 +35,7 @@ PLOT = ROOT / "benchmarks" / "results" / "multi30k_bleu_by_length.png"
 ATTENTION_TYPES = ("none", "dot", "general", "concat")
 DATA = ROOT.parent / "shared" / "data" / "multi30k"
 EXAMPLE = 3  # test sentence 4 (0-based 3): the first of at least 16 words
-LABELS = {"none": "no attention (bottleneck)", "dot": "dot attention", "general": "general attention",
+LABELS = {"none": "no attention (bottleneck)", "dot": "dot attention (unidirectional encoder)", "general": "general attention",
           "concat": "concat (Bahdanau) attention"}
 
 
@@ -99,6 +99,7 @@ def collect(root: Path) -> dict:
         run_info = json.loads((out / "bench_run.json").read_text()) if (out / "bench_run.json").exists() else {}
         if "command" in run_info:
             run_info["command"] = tidy_command(run_info["command"])
+        run_info.setdefault("encoder", "unidirectional" if attention == "dot" else "bidirectional")
         results["runs"][attention] = {
             **run_info,
             "metrics": json.loads((out / "all_results.json").read_text()),
@@ -107,9 +108,9 @@ def collect(root: Path) -> dict:
         }
     results["direction"] = "en -> de, test_2016_flickr (1,000 sentences), validation val (1,014)"
     results["references_de_en"] = {"gru_bahdanau_attention": 28.3, "seq2seq_without_attention": 13.8}
+    alignment_example(root, results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    alignment_example(root, results)
     runs = {LABELS[a]: results["runs"][a]["test_bleu_by_length"] for a in ATTENTION_TYPES if a in results["runs"]}
     if runs:
         plot_bleu_by_length(runs, PLOT, title="Multi30k en-de test 2016: BLEU by source length")
