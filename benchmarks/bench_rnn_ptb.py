@@ -28,6 +28,8 @@ import argparse
 import json
 import logging
 import math
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -260,8 +262,8 @@ def run_interleaved_speed(args, vocab_size, splits) -> dict:
 
     The three train side by side on the same batches from the same initial weights, in alternating blocks of
     `--speed_block` batches (the order rotating every round) for `--speed_rounds` rounds; each is timed over its
-    own blocks only. Whatever else the machine does meanwhile slows all three alike, so the ratios hold even
-    when the absolute tokens/s do not.
+    own blocks only. Steady load on the machine slows all three alike; a burst of other work lands on a few blocks,
+    so the speeds and ratios come from each one's median block (the totals are kept beside them).
     """
     from hf_models.rnn.language_modeling import get_batch, train_step
 
@@ -281,6 +283,7 @@ def run_interleaved_speed(args, vocab_size, splits) -> dict:
     states = {"peer": peer.init_hidden(args.batch_size), "fused": None, "cells": None}
     position = dict.fromkeys(contestants, 0)
     seconds = dict.fromkeys(contestants, 0.0)
+    block_rates = {name: [] for name in contestants}  # tokens/s of each block
     tokens = dict.fromkeys(contestants, 0)
     losses = {name: [] for name in contestants}
     names = list(contestants)
@@ -288,7 +291,7 @@ def run_interleaved_speed(args, vocab_size, splits) -> dict:
         order = names[round_ % 3:] + names[: round_ % 3]
         for name in order:
             model = contestants[name]
-            begin = time.perf_counter()
+            begin, block_start_tokens = time.perf_counter(), tokens[name]
             for _ in range(args.speed_block):
                 i = starts[position[name] % len(starts)]
                 position[name] += 1
@@ -301,14 +304,18 @@ def run_interleaved_speed(args, vocab_size, splits) -> dict:
                                                     args.clip)
                 losses[name].append(loss)
                 tokens[name] += targets.numel()
-            seconds[name] += time.perf_counter() - begin
+            elapsed = time.perf_counter() - begin
+            seconds[name] += elapsed
+            block_rates[name].append((tokens[name] - block_start_tokens) / elapsed)
         logger.info(f"speed round {round_ + 1}/{args.speed_rounds}: "
-                    + ", ".join(f"{n} {tokens[n] / seconds[n]:,.0f} tok/s" for n in names))
-    result = {"block_batches": args.speed_block, "rounds": args.speed_rounds, "threads": torch.get_num_threads()}
+                    + ", ".join(f"{n} {block_rates[n][-1]:,.0f} tok/s" for n in names))
+    result = {"block_batches": args.speed_block, "rounds": args.speed_rounds, "threads": torch.get_num_threads(),
+              "speed": "tokens per second of the median block"}
     for name in names:
-        result[name] = {"seconds": seconds[name], "batches": position[name], "tokens": tokens[name],
-                        "tokens_per_second": tokens[name] / seconds[name],
-                        "mean_train_loss": sum(losses[name]) / len(losses[name])}
+        result[name] = {"tokens_per_second": statistics.median(block_rates[name]),
+                        "total_tokens_per_second": tokens[name] / seconds[name], "seconds": seconds[name],
+                        "block_tokens_per_second": [round(x, 1) for x in block_rates[name]], "batches": position[name],
+                        "tokens": tokens[name], "mean_train_loss": sum(losses[name]) / len(losses[name])}
     result["fused_over_peer"] = result["fused"]["tokens_per_second"] / result["peer"]["tokens_per_second"]
     result["fused_over_cells"] = result["fused"]["tokens_per_second"] / result["cells"]["tokens_per_second"]
     return result
@@ -327,7 +334,7 @@ def markdown(results: dict) -> str:
     speed = results.get("interleaved_speed")
     if speed:
         title = (f"Training speed measured interleaved ({speed['rounds']} rounds of {speed['block_batches']} "
-                 f"batches each, {speed['threads']} threads):")
+                 f"batches each, {speed['threads']} threads; tokens/s of each one's median block):")
         lines += ["", title, "",
                   "| implementation | tokens/s |", "|---|---|",
                   f"| pytorch/examples (peer) | {speed['peer']['tokens_per_second']:,.0f} |",
@@ -391,7 +398,8 @@ def main(argv=None) -> dict:
         peer = run_peer(args, len(vocab), splits)
         ours = run_ours(args, len(vocab), splits)
         results = {
-            "settings": {k: v for k, v in vars(args).items() if k not in ("output", "no_progress", "speed_only")},
+            "settings": {**{k: v for k, v in vars(args).items() if k not in ("output", "no_progress", "speed_only")},
+                         "data_dir": os.path.relpath(Path(args.data_dir).resolve(), REPO)},
             "torch_version": torch.__version__,
             "torch_threads": torch.get_num_threads(),
             "vocab_size": len(vocab),

@@ -378,6 +378,20 @@ def test_cli_zaremba_flags_are_checked(tmp_path):
             run_cli("--train_file", tmp_path / "x.txt", "--output_dir", tmp_path / "o", flag, value)
 
 
+def test_cli_device_option(tmp_path, monkeypatch):
+    from training.train_rnn_lm import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(ValueError, match="--device cuda: torch sees no CUDA GPU"):
+        run_cli("--train_file", tmp_path / "x.txt", "--output_dir", tmp_path / "o", "--device", "cuda")
+    with pytest.raises(ValueError, match="--device: 'gpu0' is not a torch device"):
+        run_cli("--train_file", tmp_path / "x.txt", "--output_dir", tmp_path / "o", "--device", "gpu0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+
+
 def test_same_seed_same_dropout_masks_as_the_peer():
     """With dropout on, hf_models draws the example's dropout masks from the same generator state and computes on
     the same time-major memory as torch's seq-first nn.LSTM, so training follows the peer step for step."""

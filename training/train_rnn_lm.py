@@ -21,6 +21,12 @@ bptt steps, which is lr 20 and clip 0.25 on the per-token mean used here (bptt 2
 
     python training/train_rnn_lm.py ... --epochs 13 --bptt 20 --dropout 0 --init_range 0.1 --lr 20 --clip 0.25 \
         --lr_decay 0.5 --constant_lr_epochs 4 --output_dir /tmp/ptb-zaremba-small
+
+and their medium (regularised) one, lr 1 / clip 5 on the sum over 35 steps (a GPU run: `--device` picks cuda):
+
+    python training/train_rnn_lm.py ... --epochs 39 --embedding_size 650 --hidden_size 650 --dropout 0.5 \
+        --init_range 0.05 --lr 35 --clip 0.142857 --lr_decay 0.8333333 --constant_lr_epochs 6 \
+        --output_dir /tmp/ptb-zaremba-medium
 """
 
 from __future__ import annotations
@@ -119,6 +125,9 @@ class TrainingArguments:
         default=None, metadata={"help": "Draw every parameter from U(-r, r) (Zaremba et al.); default: the "
                                         "example's init (U(-0.1, 0.1) embeddings/decoder, torch's LSTM init)."}
     )
+    device: str = field(
+        default="auto", metadata={"help": "Where to train: auto (cuda when available, else cpu), cpu, cuda, cuda:1."}
+    )
 
     def __post_init__(self):
         for name in ("epochs", "bptt", "batch_size", "eval_batch_size"):
@@ -135,6 +144,20 @@ class TrainingArguments:
             raise ValueError(f"--constant_lr_epochs must be >= 0, got {self.constant_lr_epochs}")
         if self.init_range is not None and not self.init_range > 0:
             raise ValueError(f"--init_range must be positive, got {self.init_range}")
+        self.device = resolve_device(self.device)
+
+
+def resolve_device(name: str) -> str:
+    """--device: 'auto' picks cuda when torch sees a GPU; an unusable name is an error naming the option."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"--device: {name!r} is not a torch device ({err})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: torch sees no CUDA GPU on this machine (use cpu or auto)")
+    return name
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -160,8 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
         init_uniform(model, train_args.init_range)
     else:
         init_like_word_language_model(model)
+    model.to(train_args.device)  # initialised on the cpu first, so a seed gives the same weights on any device
     logger.info(f"Model: {count_parameters(model):,} parameters ({config.cell_type}, {config.num_layers} x "
-                f"{config.hidden_size}, {config.implementation})")
+                f"{config.hidden_size}, {config.implementation}) on {train_args.device}")
 
     output_dir = Path(data_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -266,7 +266,7 @@ def plot_bleu_by_length(rows: list[dict[str, Any]] | dict[str, list[dict[str, An
                              f"{[row['bucket'] for row in model_rows]}, expected {names}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure, axis = plt.subplots(figsize=(6, 4) if len(models) == 1 else (7, 4.5))
+    figure, axis = plt.subplots(figsize=(6, 4) if len(models) == 1 else (7, 5.2))
     first = next(iter(models.values()))
     if len(models) == 1:
         scores = [row["bleu"] if row["bleu"] is not None else 0.0 for row in first]
@@ -283,7 +283,8 @@ def plot_bleu_by_length(rows: list[dict[str, Any]] | dict[str, list[dict[str, An
             axis.plot(positions, scores, marker="o", label=model)
             top = max([top, *(v for v in scores if not math.isnan(v))])
         axis.set_xticks(positions, [f"{name}\n(n={row['sentences']})" for name, row in zip(names, first)])
-        axis.legend()
+        # below the axes, where no line can run under it
+        axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=8, frameon=False)
         axis.grid(alpha=0.3)
     axis.set_ylim(0.0, max(1.0, top * 1.15))  # room above the highest point
     axis.set_xlabel("source sentence length (words)")
