@@ -425,3 +425,70 @@ def test_same_seed_same_dropout_masks_as_the_peer():
     for name, value in peer_state_dict_to_ours(peer.state_dict()).items():
         assert torch.equal(ours.state_dict()[name], value), name
     assert len({round(x, 3) for x in peer_losses}) > 5  # really training, with dropout active
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Resuming an interrupted run
+# ----------------------------------------------------------------------------------------------------------------------
+def _timeless(history):
+    return [{k: v for k, v in row.items() if "second" not in k} for row in history]
+
+
+@pytest.mark.parametrize("lr_decay", [None, 0.5])
+def test_resumed_run_equals_the_uninterrupted_one(tmp_path, lr_decay):
+    torch.manual_seed(3)
+    train_ids, valid_ids = torch.randint(0, 11, (400,)), torch.randint(0, 11, (90,))
+    kwargs = {"lr": 20.0, "clip": 0.25, "bptt": 6, "batch_size": 4, "eval_batch_size": 3, "progress": False,
+              "lr_decay": lr_decay, "constant_lr_epochs": 1}
+
+    torch.manual_seed(0)
+    straight = tiny_model(11, dropout=0.3)
+    full = train_tbptt(straight, train_ids, valid_ids, epochs=4, save_dir=tmp_path / "straight", **kwargs)
+
+    torch.manual_seed(0)
+    first = tiny_model(11, dropout=0.3)
+    train_tbptt(first, train_ids, valid_ids, epochs=2, save_dir=tmp_path / "split", **kwargs)
+    torch.randn(1000)  # whatever ran in between, the resumed run restores the generator
+    resumed = tiny_model(11, dropout=0.3)  # fresh weights: resume loads the last epoch's
+    history = train_tbptt(resumed, train_ids, valid_ids, epochs=4, save_dir=tmp_path / "split", resume=True,
+                          **kwargs)
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert _timeless(history) == _timeless(full)  # dropout masks, lr schedule and losses: the same, bit for bit
+    for name, value in straight.state_dict().items():  # both hold their best epoch's weights
+        assert torch.equal(resumed.state_dict()[name], value), name
+    state = json.loads((tmp_path / "split" / "last_epoch" / "training_state.json").read_text(encoding="utf-8"))
+    assert state["epochs_done"] == 4
+
+
+def test_resume_refuses_other_settings_and_a_missing_checkpoint(tmp_path):
+    train_ids, valid_ids = torch.randint(0, 9, (200,)), torch.randint(0, 9, (60,))
+    kwargs = {"bptt": 5, "batch_size": 3, "eval_batch_size": 3, "progress": False}
+    with pytest.raises(FileNotFoundError, match="no finished epoch to resume from"):
+        train_tbptt(tiny_model(9), train_ids, valid_ids, epochs=2, save_dir=tmp_path / "none", resume=True, **kwargs)
+    with pytest.raises(ValueError, match="needs the save_dir"):
+        train_tbptt(tiny_model(9), train_ids, valid_ids, epochs=2, resume=True, **kwargs)
+    train_tbptt(tiny_model(9), train_ids, valid_ids, epochs=1, save_dir=tmp_path / "run", **kwargs)
+    with pytest.raises(ValueError, match=r"resume: bptt is 7 but the run in .* used 5"):
+        train_tbptt(tiny_model(9), train_ids, valid_ids, epochs=2, save_dir=tmp_path / "run", resume=True,
+                    **{**kwargs, "bptt": 7})
+    with pytest.raises(ValueError, match="resume: the model's hidden_size is 16"):
+        wider = RnnForCausalLM(word_language_model_config(9, embedding_size=12, hidden_size=16, num_layers=2))
+        train_tbptt(wider, train_ids, valid_ids, epochs=2, save_dir=tmp_path / "run", resume=True, **kwargs)
+
+
+def test_cli_resume(tmp_path):
+    sentence = "나는 학교에 간다 the cat sat"
+    train = write(tmp_path / "train.txt", "\n".join([sentence] * 30) + "\n")
+    valid = write(tmp_path / "valid.txt", "\n".join([sentence] * 5) + "\n")
+    out = tmp_path / "run"
+    args = ["--train_file", train, "--validation_file", valid, "--output_dir", out, "--embedding_size", 8,
+            "--hidden_size", 8, "--bptt", 5, "--batch_size", 2, "--eval_batch_size", 2, "--no_progress",
+            "--log_level", "warning"]
+    with pytest.raises(ValueError, match="--resume: .* holds no finished epoch"):
+        run_cli(*args, "--epochs", 2, "--resume")
+    straight = run_cli(*args[:5], tmp_path / "straight", *args[6:], "--epochs", 3)
+    run_cli(*args, "--epochs", 2)
+    resumed = run_cli(*args, "--epochs", 3, "--resume")
+    assert [row["epoch"] for row in resumed["train"]["epochs"]] == [1, 2, 3]
+    assert _timeless(resumed["train"]["epochs"]) == _timeless(straight["train"]["epochs"])
+    assert resumed["eval"] == straight["eval"]

@@ -27,6 +27,9 @@ and their medium (regularised) one, lr 1 / clip 5 on the sum over 35 steps (a GP
     python training/train_rnn_lm.py ... --epochs 39 --embedding_size 650 --hidden_size 650 --dropout 0.5 \
         --init_range 0.05 --lr 35 --clip 0.142857 --lr_decay 0.8333333 --constant_lr_epochs 6 \
         --output_dir /tmp/ptb-zaremba-medium
+
+Every finished epoch leaves OUTPUT_DIR/last_epoch; the same command with `--resume` continues an interrupted run
+exactly where it stopped (the same updates as an uninterrupted run).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ import torch
 from hf_models.rnn import RnnForCausalLM
 from hf_models.rnn.configuration_rnn import CELL_TYPES, IMPLEMENTATIONS
 from hf_models.rnn.language_modeling import (
+    LAST_EPOCH_DIR,
+    TRAINING_STATE,
     build_tokenizer,
     build_vocab,
     count_parameters,
@@ -79,6 +84,10 @@ class DataArguments:
                                         "without it they are an error."}
     )
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Write into a non-empty output_dir."})
+    resume: bool = field(
+        default=False, metadata={"help": "Continue the run in OUTPUT_DIR after its last finished epoch (same "
+                                         "settings; --epochs may be raised)."}
+    )
     results_table: str | None = field(
         default=None, metadata={"help": "Markdown table to append a row to (default OUTPUT_DIR/results.md)."}
     )
@@ -165,7 +174,12 @@ def main(argv: list[str] | None = None) -> dict:
     setup_cli_logging(data_args.log_level, logger.name, "hf_models.rnn.language_modeling")
     if data_args.validation_file is None:
         raise ValueError("--validation_file is needed: it selects the best model and anneals the learning rate")
-    check_output_dir(data_args.output_dir, data_args.overwrite_output_dir)
+    if data_args.resume:
+        if not (Path(data_args.output_dir) / LAST_EPOCH_DIR / TRAINING_STATE).is_file():
+            raise ValueError(f"--resume: {data_args.output_dir} holds no finished epoch to resume from "
+                             f"({LAST_EPOCH_DIR}/{TRAINING_STATE} missing)")
+    else:
+        check_output_dir(data_args.output_dir, data_args.overwrite_output_dir)
     torch.manual_seed(train_args.seed)
 
     vocab = build_vocab(data_args.train_file, data_args.unk_token)
@@ -195,7 +209,7 @@ def main(argv: list[str] | None = None) -> dict:
         model, train_ids, valid_ids, train_args.epochs, lr=train_args.lr, clip=train_args.clip, bptt=train_args.bptt,
         batch_size=train_args.batch_size, eval_batch_size=train_args.eval_batch_size, save_dir=output_dir,
         progress=not data_args.no_progress, lr_decay=train_args.lr_decay,
-        constant_lr_epochs=train_args.constant_lr_epochs,
+        constant_lr_epochs=train_args.constant_lr_epochs, resume=data_args.resume,
     )
     train_results = {
         "epochs": history,

@@ -287,6 +287,7 @@ def train_tbptt(
     progress: bool = True,
     lr_decay: float | None = None,
     constant_lr_epochs: int = 0,
+    resume: bool = False,
 ) -> list[dict]:
     """Train by truncated BPTT (Zaremba et al. 2014 / pytorch/examples): lr /= 4 when valid loss stops improving.
 
@@ -298,6 +299,10 @@ def train_tbptt(
     The best model (lowest validation loss) is kept: saved to `save_dir` with `save_pretrained` after each
     improvement when given, and loaded back into `model` at the end. Returns one dict per epoch: epoch, lr,
     train_loss, valid_loss, valid_ppl, seconds, tokens_per_second.
+
+    With `save_dir`, every finished epoch also leaves `save_dir/last_epoch` (its weights, the history, the next lr
+    and the random generator states); `resume=True` continues from there, and the continued run equals the
+    uninterrupted one step for step. `epochs` may then be larger than the first run's; the other settings must match.
     """
     if not isinstance(epochs, int) or epochs <= 0:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -315,8 +320,17 @@ def train_tbptt(
     _check_stream("train_ids", train_data, model.config.vocab_size)
     _check_stream("valid_ids", valid_data, model.config.vocab_size)
 
+    settings = {"lr": initial_lr, "clip": clip, "bptt": bptt, "batch_size": batch_size,
+                "eval_batch_size": eval_batch_size, "max_batches": max_batches, "lr_decay": lr_decay,
+                "constant_lr_epochs": constant_lr_epochs}
     history, best_val_loss, best_state = [], None, None
-    for epoch in range(1, epochs + 1):
+    if resume:
+        if save_dir is None:
+            raise ValueError("resume=True needs the save_dir of the interrupted run")
+        history, lr, best_val_loss, best_state = _load_last_epoch(model, save_dir, settings)
+        logger.info(f"Resuming after epoch {len(history)} (lr {lr:g}, best valid ppl "
+                    f"{min(row['valid_ppl'] for row in history):.2f})")
+    for epoch in range(len(history) + 1, epochs + 1):
         if lr_decay is not None:  # Zaremba et al.'s fixed schedule: constant, then x lr_decay every epoch
             lr = initial_lr * lr_decay ** max(0, epoch - constant_lr_epochs)
         stats = train_epoch(model, train_data, lr, clip, bptt, max_batches, progress, f"epoch {epoch}/{epochs}")
@@ -335,9 +349,64 @@ def train_tbptt(
                 model.save_pretrained(save_dir)
         elif lr_decay is None:
             lr /= 4.0  # anneal the learning rate when no improvement is seen on the validation set
+        if save_dir is not None:
+            _save_last_epoch(model, save_dir, history, lr, best_val_loss, settings)
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+LAST_EPOCH_DIR = "last_epoch"
+TRAINING_STATE = "training_state.json"
+RNG_STATE = "rng_state.pt"
+
+
+def _save_last_epoch(model: RnnForCausalLM, save_dir, history: list[dict], next_lr: float, best_val_loss: float,
+                     settings: dict) -> None:
+    """What resuming needs after a finished epoch: weights, history, next lr, best loss, settings, RNG states."""
+    import json
+
+    path = Path(save_dir) / LAST_EPOCH_DIR
+    model.save_pretrained(path)
+    rng = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    torch.save(rng, path / RNG_STATE)
+    state = {"epochs_done": len(history), "next_lr": next_lr, "best_val_loss": best_val_loss, "settings": settings,
+             "history": history}
+    tmp = path / (TRAINING_STATE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path / TRAINING_STATE)  # written last and atomically: its presence marks a complete checkpoint
+
+
+def _load_last_epoch(model: RnnForCausalLM, save_dir, settings: dict) -> tuple[list[dict], float, float, dict]:
+    """Restore `model` and the RNG from `save_dir/last_epoch`; returns (history, next lr, best loss, best weights)."""
+    import json
+
+    path = Path(save_dir) / LAST_EPOCH_DIR
+    if not (path / TRAINING_STATE).is_file():
+        raise FileNotFoundError(f"{path}: no finished epoch to resume from ({TRAINING_STATE} missing)")
+    state = json.loads((path / TRAINING_STATE).read_text(encoding="utf-8"))
+    for name, value in settings.items():
+        saved = state["settings"].get(name)
+        if saved != value:
+            raise ValueError(f"resume: {name} is {value!r} but the run in {save_dir} used {saved!r}; resume with "
+                             f"the same settings (only the number of epochs may change)")
+    last = type(model).from_pretrained(path)
+    best = type(model).from_pretrained(save_dir)
+    for name in ("cell_type", "vocab_size", "embedding_size", "hidden_size", "num_layers", "bidirectional",
+                 "tie_word_embeddings"):
+        if getattr(last.config, name, None) != getattr(model.config, name, None):
+            raise ValueError(f"resume: the model's {name} is {getattr(model.config, name, None)!r} but the run in "
+                             f"{save_dir} has {getattr(last.config, name, None)!r}")
+    device = next(model.parameters()).device
+    model.load_state_dict(last.state_dict())
+    best_state = {k: v.to(device) for k, v in best.state_dict().items()}
+    rng = torch.load(path / RNG_STATE, weights_only=True)
+    torch.set_rng_state(rng["cpu"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    return state["history"], state["next_lr"], state["best_val_loss"], best_state
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -347,6 +416,8 @@ def count_parameters(model: nn.Module) -> int:
 
 __all__ = [
     "EOS_TOKEN",
+    "LAST_EPOCH_DIR",
+    "TRAINING_STATE",
     "batchify",
     "build_tokenizer",
     "build_vocab",
