@@ -492,3 +492,39 @@ def test_cli_resume(tmp_path):
     assert [row["epoch"] for row in resumed["train"]["epochs"]] == [1, 2, 3]
     assert _timeless(resumed["train"]["epochs"]) == _timeless(straight["train"]["epochs"])
     assert resumed["eval"] == straight["eval"]
+
+
+def test_zaremba_benchmark_collects_finished_and_partial_runs(tmp_path):
+    from benchmarks.bench_zaremba_ptb import collect, train_command
+    from training.train_rnn_lm import main as train_main
+
+    data = tmp_path / "ptb"
+    data.mkdir()
+    sentences = ["the cat sat on the mat", "a dog ran in the park", "the dog sat on a mat"]
+    for name, repeat in (("train", 12), ("valid", 2), ("test", 2)):
+        write(data / f"ptb.{name}.txt", "\n".join(sentences * repeat) + "\n")
+    small = ["--embedding_size", "8", "--hidden_size", "8", "--log_level", "warning"]
+
+    out = tmp_path / "partial"
+    command = train_command("small", data, out, False, [*small, "--epochs", "2"])  # later flags win
+    train_main(command[2:])
+    (out / "eval_results.json").unlink()  # as if stopped after epoch 2 of 13
+    partial = collect("small", data, out, "test", tmp_path / "results")
+    assert partial["complete"] is False and partial["epochs_done"] == 2 and partial["epochs_planned"] == 13
+    assert "shortened run" in partial["note"]
+    best = RnnForCausalLM.from_pretrained(out)
+    from transformers import AutoTokenizer
+
+    vocab = AutoTokenizer.from_pretrained(out).get_vocab()
+    expected = evaluate_perplexity(best, encode_file(data / "ptb.test.txt", vocab), 10, 20)
+    assert partial["hf_models"]["test_ppl"] == pytest.approx(expected, rel=1e-6)
+    assert partial["command"].startswith("python training/train_rnn_lm.py --train_file")
+    assert json.loads((tmp_path / "results" / "rnn_ptb_zaremba_small.json").read_text())["epochs_done"] == 2
+
+    out = tmp_path / "finished"
+    train_main(train_command("small", data, out, False, small)[2:])
+    finished = collect("small", data, out, "test", tmp_path / "results")
+    eval_results = json.loads((out / "eval_results.json").read_text())
+    assert finished["complete"] is True and finished["epochs_done"] == 13 and "note" not in finished
+    assert finished["hf_models"]["test_ppl"] == eval_results["test_ppl"]
+    assert finished["ratio_test_ppl_ours_over_paper"] == pytest.approx(eval_results["test_ppl"] / 114.5)
