@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -94,7 +95,8 @@ def collect(size: str, data_dir: Path, output_dir: Path, environment: str | None
     command = train_command(size, data_dir, output_dir, False, [])
     results = {
         "configuration": CONFIGS[size]["description"],
-        "command": " ".join(["python", "training/train_rnn_lm.py", *command[2:]]).replace(str(REPO) + "/", ""),
+        "command": " ".join(["python", "training/train_rnn_lm.py", *command[2:]]).replace(
+            str(data_dir), os.path.relpath(data_dir.resolve(), REPO)),
         "environment": environment or f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "complete": complete,
         "epochs_done": len(history),
