@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from finetune_glue import tidy_command
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "ptb"
@@ -95,8 +97,7 @@ def collect(size: str, data_dir: Path, output_dir: Path, environment: str | None
     command = train_command(size, data_dir, output_dir, False, [])
     results = {
         "configuration": CONFIGS[size]["description"],
-        "command": " ".join(["python", "training/train_rnn_lm.py", *command[2:]]).replace(
-            str(data_dir), os.path.relpath(data_dir.resolve(), REPO)),
+        "command": tidy_command(" ".join(command)),
         "environment": environment or f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         "complete": complete,
         "epochs_done": len(history),

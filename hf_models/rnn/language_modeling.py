@@ -24,6 +24,7 @@ hidden state directly, and refuses tying then).
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import os
@@ -364,8 +365,6 @@ RNG_STATE = "rng_state.pt"
 def _save_last_epoch(model: RnnForCausalLM, save_dir, history: list[dict], next_lr: float, best_val_loss: float,
                      settings: dict) -> None:
     """What resuming needs after a finished epoch: weights, history, next lr, best loss, settings, RNG states."""
-    import json
-
     path = Path(save_dir) / LAST_EPOCH_DIR
     model.save_pretrained(path)
     rng = {"cpu": torch.get_rng_state()}
@@ -381,8 +380,6 @@ def _save_last_epoch(model: RnnForCausalLM, save_dir, history: list[dict], next_
 
 def _load_last_epoch(model: RnnForCausalLM, save_dir, settings: dict) -> tuple[list[dict], float, float, dict]:
     """Restore `model` and the RNG from `save_dir/last_epoch`; returns (history, next lr, best loss, best weights)."""
-    import json
-
     path = Path(save_dir) / LAST_EPOCH_DIR
     if not (path / TRAINING_STATE).is_file():
         raise FileNotFoundError(f"{path}: no finished epoch to resume from ({TRAINING_STATE} missing)")
