@@ -1,6 +1,6 @@
 """Pretraining curve of a tiny BERT (MLM + NSP) on WikiText-2, in fp32 and with bf16 autocast, through the CLI.
 
-Both runs use `training/pretrain_bert.py` with the same seed, data, tokenizer settings and schedule; only
+Both runs use `training/pretrain.py` with the same seed, data, tokenizer settings and schedule; only
 `--bf16` differs. The eval set (WikiText-2 test, masked once with a fixed seed) is scored at the start and every
 `--eval_steps` steps. Writes benchmarks/results/bert_pretraining.json and benchmarks/results/bert_pretraining.png.
 
@@ -28,7 +28,7 @@ def run_cli(output_dir: Path, args, bf16: bool) -> dict:
     if output_dir.exists():
         shutil.rmtree(output_dir)
     command = [
-        sys.executable, str(REPO / "training" / "pretrain_bert.py"),
+        sys.executable, str(REPO / "training" / "pretrain.py"),
         "--train_files", str(SHARED / "wikitext2" / "valid.txt"),
         "--validation_files", str(SHARED / "wikitext2" / "test.txt"),
         "--document_separator", "wikitext", "--vocab_size", "8000", "--max_seq_length", "128",

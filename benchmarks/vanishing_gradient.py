@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
+from hf_models.cli_utils import append_results_row, write_json
 from hf_models.rnn.vanishing_gradient import (
     plot_gradient_norms,
     vanishing_gradient_experiment,
 )
-from hf_models.tasks.common import append_results_row, write_json
 
 logger = logging.getLogger("hf_models.bench_vanishing_gradient")
 REPO = Path(__file__).resolve().parents[1]

@@ -33,15 +33,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_models.tasks.common import (
-    IMPLEMENTATIONS,
-    ModelArguments,
-    RunArguments,
-    append_results_row,
-    parse_args,
-    setup_logging,
-    write_json,
-)
+from hf_models.cli_utils import append_results_row, parse_args, setup_logging, write_json
 from hf_models.tasks.conll import (
     TAG_SCHEMES,
     TASK,
@@ -52,6 +44,7 @@ from hf_models.tasks.conll import (
     run_ner,
     score_tags,
 )
+from hf_models.trainer_utils import IMPLEMENTATIONS, ModelArguments, RunArguments
 
 logger = logging.getLogger("hf_models.eval_conll")
 

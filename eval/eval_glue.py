@@ -30,15 +30,9 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from hf_models.tasks.common import (
-    ModelArguments,
-    RunArguments,
-    append_results_row,
-    parse_args,
-    setup_logging,
-    write_json,
-)
+from hf_models.cli_utils import append_results_row, parse_args, setup_logging, write_json
 from hf_models.tasks.glue import GlueDataArguments, run_glue, score_predictions_file
+from hf_models.trainer_utils import ModelArguments, RunArguments
 
 logger = logging.getLogger("hf_models.eval_glue")
 

@@ -22,14 +22,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_models.ngram import NGramLanguageModel
-from hf_models.tasks.common import (
+from hf_models.cli_utils import (
     append_results_row,
     check_output_dir,
     parse_args,
     setup_cli_logging,
     write_json,
 )
+from hf_models.ngram import NGramLanguageModel
 
 logger = logging.getLogger("hf_models.eval_ngram_perplexity")
 

@@ -33,13 +33,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser, TrainingArguments
 
-from hf_models.tasks.common import (
-    ModelArguments,
-    RunArguments,
-    parse_args,
-    setup_logging,
-    write_json,
-)
+from hf_models.cli_utils import parse_args, setup_logging, write_json
 from hf_models.tasks.squad import (
     DataArguments,
     evaluate_predictions_file,
@@ -49,6 +43,7 @@ from hf_models.tasks.squad import (
     run_qa,
     unanswerable_ids,
 )
+from hf_models.trainer_utils import ModelArguments, RunArguments
 
 
 @dataclass

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_models.tasks.common import (
+from hf_models.cli_utils import (
     append_results_row,
     check_output_dir,
     parse_args,

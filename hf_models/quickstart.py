@@ -28,7 +28,7 @@ import transformers
 from transformers import Trainer, TrainingArguments
 
 from .bert import BertConfig, BertForPreTraining, BertForSequenceClassification
-from .bert.pretraining import (
+from .pretraining import (
     DataCollatorForBertPretraining,
     compute_pretraining_metrics,
     create_nsp_examples,

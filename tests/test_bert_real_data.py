@@ -23,7 +23,7 @@ def test_pretraining_on_wikitext2_lowers_mlm_loss(tmp_path):
     data = shared_data_dir() / "wikitext2"
     out = tmp_path / "run"
     command = [
-        sys.executable, str(REPO / "training" / "pretrain_bert.py"),
+        sys.executable, str(REPO / "training" / "pretrain.py"),
         "--train_files", str(data / "valid.txt"), "--validation_files", str(data / "test.txt"),
         "--document_separator", "wikitext", "--vocab_size", "8000", "--max_seq_length", "128", "--dupe_factor", "1",
         "--hidden_size", "128", "--num_hidden_layers", "2", "--num_attention_heads", "2", "--intermediate_size", "512",

@@ -167,8 +167,8 @@ def test_hub_dataset_with_classlabel_ids(tmp_path):
     """--dataset_name goes through datasets.load_dataset (here a local folder laid out like the hub's conll2003)."""
     import datasets
 
-    from hf_models.tasks.common import ModelArguments
     from hf_models.tasks.conll import choose_label_list, load_hub_splits
+    from hf_models.trainer_utils import ModelArguments
 
     features = datasets.Features({"tokens": datasets.List(datasets.Value("string")),
                                   "ner_tags": datasets.List(datasets.ClassLabel(names=HUB_NAMES))})
@@ -599,8 +599,9 @@ def test_run_ner_cli_with_transformers_classes(tiny_bert, ner_data, tmp_path):
 def test_run_ner_refuses_a_non_empty_output_dir(tiny_bert, ner_data, tmp_path):
     from transformers import TrainingArguments
 
-    from hf_models.tasks.common import ModelArguments, RunArguments, parse_args
+    from hf_models.cli_utils import parse_args
     from hf_models.tasks.conll import run_ner
+    from hf_models.trainer_utils import ModelArguments, RunArguments
 
     out = tmp_path / "precious"
     out.mkdir()
@@ -617,8 +618,9 @@ def test_run_ner_push_to_hub_uploads_the_fine_tuned_model(tiny_bert, ner_data, t
     import transformers.trainer
     from transformers import TrainingArguments
 
-    from hf_models.tasks.common import ModelArguments, RunArguments, parse_args
+    from hf_models.cli_utils import parse_args
     from hf_models.tasks.conll import run_ner
+    from hf_models.trainer_utils import ModelArguments, RunArguments
 
     uploads = []
 
@@ -650,8 +652,8 @@ def test_run_ner_push_to_hub_uploads_the_fine_tuned_model(tiny_bert, ner_data, t
 def test_run_ner_stops_on_a_dev_label_the_model_lacks(tiny_bert, tmp_path):
     from transformers import TrainingArguments
 
-    from hf_models.tasks.common import ModelArguments, RunArguments
     from hf_models.tasks.conll import run_ner
+    from hf_models.trainer_utils import ModelArguments, RunArguments
 
     train = write(tmp_path / "train.txt", "Graf NNP I-NP I-PER\nsaid VBD I-VP O\n")
     dev = write(tmp_path / "dev.txt", "Graf NNP I-NP I-PER\n\nthe DT I-NP O\nEU NNP I-NP I-ORG\n")

@@ -15,8 +15,8 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
 
 from hf_models import BertConfig, BertForSequenceClassification
+from hf_models.cli_utils import append_results_row
 from hf_models.metrics import load_metric
-from hf_models.tasks.common import append_results_row
 from hf_models.tasks.glue import (
     find_split_files,
     get_task,

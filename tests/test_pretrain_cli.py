@@ -1,4 +1,4 @@
-"""The pretraining command line, training/pretrain_bert.py, end to end on a tiny corpus: it trains a tokenizer and a
+"""The pretraining command line, training/pretrain.py, end to end on a tiny corpus: it trains a tokenizer and a
 tiny BERT, learns, writes its results, resumes from its checkpoint, refuses to write into a folder that is not its
 own, and runs as two processes under torchrun."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "training" / "pretrain_bert.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "training" / "pretrain.py"
 
 TOPICS = {
     "lobster": "the european lobster lives in the atlantic ocean and grows large claws in cold water",
@@ -71,8 +71,11 @@ def test_help_exits_zero():
 def test_train_evaluate_and_resume(tmp_path):
     corpus = write_corpus(tmp_path / "corpus.txt")
     out = tmp_path / "out"
-    check(run_cli(tiny_args(corpus, out, 20, "--eval_strategy", "steps", "--eval_steps", "20", "--eval_on_start",
-                            "--report_to", "tensorboard")))
+    first = check(run_cli(tiny_args(corpus, out, 20, "--eval_strategy", "steps", "--eval_steps", "20",
+                                    "--eval_on_start", "--report_to", "tensorboard")))
+    # --disable_tqdm silences every library's bars, transformers' "Writing model shards" among them
+    assert "Writing model shards" not in first.stderr + first.stdout
+    assert "it/s]" not in first.stderr + first.stdout
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "all_results.json",
                  "train_results.json", "eval_results.json", "trainer_state.json", "checkpoint-20"):
         assert (out / name).exists(), name
@@ -105,6 +108,43 @@ def test_train_evaluate_and_resume(tmp_path):
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 30 and (out / "checkpoint-30").is_dir()
     assert AutoTokenizer.from_pretrained(out).get_vocab() == tokenizer.get_vocab()
+
+
+def test_progress_bars_show_without_disable_tqdm(tmp_path):
+    """The counterpart of the --disable_tqdm check above: the same run draws transformers' bars when not asked."""
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    args = tiny_args(corpus, tmp_path / "out", 2, "--save_strategy", "no", "--do_eval", "false")
+    args[args.index("--disable_tqdm") + 1] = "false"
+    result = check(run_cli(args))
+    assert "Writing model shards" in result.stderr
+
+
+def test_mlm_objective_trains_a_masked_lm_without_nsp(tmp_path):
+    """--objective mlm: whole-sentence segments, AutoModelForMaskedLM, MLM metrics and no NSP anywhere."""
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    out = tmp_path / "mlm"
+    check(run_cli(tiny_args(corpus, out, 12, "--objective", "mlm", "--eval_strategy", "steps", "--eval_steps", "12",
+                            "--eval_on_start", "--config_overrides", "hidden_dropout_prob=0.0")))
+    from transformers import AutoConfig, AutoModelForMaskedLM
+
+    import hf_models
+
+    model = AutoModelForMaskedLM.from_pretrained(out)
+    assert isinstance(model, hf_models.BertForMaskedLM)
+    assert AutoConfig.from_pretrained(out).hidden_dropout_prob == 0.0
+    results = json.loads((out / "all_results.json").read_text())
+    assert "eval_mlm_accuracy" in results and not any("nsp" in key for key in results)
+    evals = [entry for entry in json.loads((out / "trainer_state.json").read_text())["log_history"]
+             if "eval_mlm_loss" in entry]
+    assert evals[-1]["eval_mlm_loss"] < evals[0]["eval_mlm_loss"], evals
+    assert "pretraining (mlm)" in (out / "results.md").read_text(encoding="utf-8")
+
+
+def test_unknown_objective_is_named(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    result = run_cli(tiny_args(corpus, tmp_path / "out", 2, "--objective", "mlm_plus"))
+    assert result.returncode != 0
+    assert "--objective must be one of mlm, mlm_nsp, got 'mlm_plus'" in result.stderr
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_a_run(tmp_path):

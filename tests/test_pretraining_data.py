@@ -1,4 +1,4 @@
-"""BERT pretraining data (hf_models.bert.pretraining): documents, NSP sentence pairs, the 80/10/10 MLM collator and
+"""BERT pretraining data (hf_models.pretraining): documents, NSP sentence pairs, the 80/10/10 MLM collator and
 the evaluation metrics.
 
 The NSP tests use synthetic documents whose words name their place, "d{document}w{position}", and a tokenizer whose
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 import re
-import time
 
 import numpy as np
 import pytest
@@ -19,10 +18,11 @@ from transformers import BertTokenizer
 from transformers.trainer_utils import EvalPrediction
 
 from hf_models import BertConfig, BertForPreTraining
-from hf_models.bert.pretraining import (
+from hf_models.pretraining import (
     IGNORE_INDEX,
     DataCollatorForBertPretraining,
     compute_pretraining_metrics,
+    create_mlm_examples,
     create_nsp_examples,
     preprocess_logits_for_metrics,
     read_documents,
@@ -262,15 +262,26 @@ def test_nsp_needs_two_documents_and_valid_arguments(documents, tokenizer):
         create_nsp_examples(documents, tokenizer, nsp_probability=1.5)
 
 
-def test_nsp_is_fast(tokenizer):
-    documents = make_documents(400, seed=1, sentences=(40, 60), words=(5, 15))  # ~200k words
-    words = sum(len(s.split()) for d in documents for s in d)
-    big_tokenizer = positional_tokenizer(documents)
-    start = time.perf_counter()
-    dataset = create_nsp_examples(documents, big_tokenizer, max_seq_length=128)
-    elapsed = time.perf_counter() - start
-    assert words > 150_000 and len(dataset) > 1000
-    assert elapsed < 15, f"{words} words took {elapsed:.1f} s"  # ~1 s on 2 cores
+def test_mlm_examples_pack_whole_sentences_of_one_document(documents, tokenizer):
+    """create_mlm_examples: "[CLS] s1 s2 ... [SEP]" segments of one document's consecutive sentences, every token once."""
+    dataset = create_mlm_examples(documents, tokenizer, max_seq_length=40)
+    seen = []
+    for example in dataset:
+        ids = example["input_ids"]
+        assert ids[0] == CLS and ids[-1] == SEP and 3 <= len(ids) <= 40
+        assert example["special_tokens_mask"] == [1] + [0] * (len(ids) - 2) + [1]
+        where = places(tokenizer, ids[1:-1])
+        assert len({d for d, _ in where}) == 1, "a segment crosses a document boundary"
+        assert [p for _, p in where] == list(range(where[0][1], where[0][1] + len(where))), "not consecutive"
+        seen.extend(where)
+    expected = [(d, p) for d, document in enumerate(documents) for p in range(sum(len(s.split()) for s in document))]
+    assert sorted(seen) == expected  # every token of every document, exactly once
+    # sentences are not split between segments unless one is longer than a segment
+    long_sentence = [["a " * 0 + " ".join(f"d0w{k}" for k in range(100))]]
+    pieces = create_mlm_examples(long_sentence, tokenizer, max_seq_length=40)
+    assert [len(ids) for ids in pieces["input_ids"]] == [40, 40, 26]
+    with pytest.raises(ValueError, match="max_seq_length must leave room"):
+        create_mlm_examples(documents, tokenizer, max_seq_length=2)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -496,6 +507,17 @@ def test_metrics_match_a_direct_computation():
         label_ids=(pad([b[1] for b in batches]), np.concatenate([b[2].numpy() for b in batches])),
     )
     metrics = compute_pretraining_metrics(prediction)
+
+    # a masked LM alone (BertForMaskedLM: one logits tensor, one labels tensor) gets the same MLM metrics, no NSP
+    mlm_only = [preprocess_logits_for_metrics(lg[0], lb) for lg, lb, _ in batches]
+    assert len(mlm_only[0]) == 2
+    mlm_metrics = compute_pretraining_metrics(EvalPrediction(
+        predictions=(pad([p[0] for p in mlm_only]), pad([p[1] for p in mlm_only])),
+        label_ids=pad([b[1] for b in batches]),
+    ))
+    assert not any(key.startswith("nsp") for key in mlm_metrics)
+    for key in ("mlm_loss", "mlm_accuracy", "mlm_perplexity", "num_masked_tokens"):
+        assert mlm_metrics[key] == pytest.approx(metrics[key])
 
     all_logits = torch.cat([lg[0][lb != IGNORE_INDEX] for lg, lb, _ in batches])
     all_labels = torch.cat([lb[lb != IGNORE_INDEX] for _, lb, _ in batches])

@@ -26,18 +26,13 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hf_models.cli_utils import check_output_dir, parse_args, setup_cli_logging, write_json
 from hf_models.rnn.configuration_rnn import CELL_TYPES, POOLINGS
 from hf_models.rnn.from_scratch import (
     PRE_TOKENIZERS,
     build_word_tokenizer,
     create_rnn_checkpoint,
     unknown_word_rate,
-)
-from hf_models.tasks.common import (
-    check_output_dir,
-    parse_args,
-    setup_cli_logging,
-    write_json,
 )
 
 logger = logging.getLogger("hf_models.create_rnn_checkpoint")

@@ -28,8 +28,8 @@ Arguments can also come from one JSON file: `python training/run_glue.py args.js
 
 from __future__ import annotations
 
-from hf_models.tasks.common import run_task_cli
 from hf_models.tasks.glue import GlueDataArguments, run_glue
+from hf_models.trainer_utils import run_task_cli
 
 
 def main(argv: list[str] | None = None) -> dict:

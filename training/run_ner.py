@@ -48,8 +48,8 @@ data-parallel replica each:
 
 from __future__ import annotations
 
-from hf_models.tasks.common import run_task_cli
 from hf_models.tasks.conll import DataArguments, run_ner
+from hf_models.trainer_utils import run_task_cli
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -51,8 +51,8 @@ Several processes (GPUs, or CPU processes over gloo), one data-parallel replica 
 
 from __future__ import annotations
 
-from hf_models.tasks.common import run_task_cli
 from hf_models.tasks.squad import DataArguments, run_qa
+from hf_models.trainer_utils import run_task_cli
 
 
 def main(argv: list[str] | None = None) -> dict:

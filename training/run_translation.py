@@ -39,12 +39,13 @@ from __future__ import annotations
 
 from transformers import Seq2SeqTrainingArguments
 
-from hf_models.tasks.common import RunArguments, parse_args, setup_logging
+from hf_models.cli_utils import parse_args, setup_logging
 from hf_models.tasks.translation import (
     TranslationDataArguments,
     TranslationModelArguments,
     run_translation,
 )
+from hf_models.trainer_utils import RunArguments
 
 
 def main(argv: list[str] | None = None) -> dict:

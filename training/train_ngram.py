@@ -22,15 +22,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_models.ngram import NGramConfig, NGramLanguageModel
-from hf_models.ngram.configuration_ngram import SMOOTHINGS
-from hf_models.tasks.common import (
+from hf_models.cli_utils import (
     append_results_row,
     check_output_dir,
     parse_args,
     setup_cli_logging,
     write_json,
 )
+from hf_models.ngram import NGramConfig, NGramLanguageModel
+from hf_models.ngram.configuration_ngram import SMOOTHINGS
 
 logger = logging.getLogger("hf_models.train_ngram")
 

@@ -43,6 +43,13 @@ from pathlib import Path
 
 import torch
 
+from hf_models.cli_utils import (
+    append_results_row,
+    check_output_dir,
+    parse_args,
+    setup_cli_logging,
+    write_json,
+)
 from hf_models.rnn import RnnForCausalLM
 from hf_models.rnn.configuration_rnn import CELL_TYPES, IMPLEMENTATIONS
 from hf_models.rnn.language_modeling import (
@@ -57,13 +64,6 @@ from hf_models.rnn.language_modeling import (
     init_uniform,
     train_tbptt,
     word_language_model_config,
-)
-from hf_models.tasks.common import (
-    append_results_row,
-    check_output_dir,
-    parse_args,
-    setup_cli_logging,
-    write_json,
 )
 
 logger = logging.getLogger("hf_models.train_rnn_lm")

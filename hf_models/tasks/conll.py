@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import (
+from ..trainer_utils import (
     InOrderEvaluationMixin,
     ModelArguments,
     RunArguments,

@@ -27,7 +27,7 @@ from typing import Any
 import datasets
 import numpy as np
 
-from .common import (
+from ..trainer_utils import (
     InOrderEvaluationMixin,
     ModelArguments,
     RunArguments,

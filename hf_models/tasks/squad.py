@@ -39,11 +39,11 @@ import numpy as np
 from transformers import Trainer
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
-from .common import (
+from ..cli_utils import append_results_row, write_json
+from ..trainer_utils import (
     InOrderEvaluationMixin,
     ModelArguments,
     RunArguments,
-    append_results_row,
     detect_last_checkpoint,
     implementation_name,
     load_config,
@@ -51,7 +51,6 @@ from .common import (
     load_tokenizer,
     record_results,
     wait_for_everyone,
-    write_json,
 )
 
 logger = logging.getLogger("hf_models.tasks.squad")

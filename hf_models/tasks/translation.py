@@ -19,14 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .common import (
-    RunArguments,
-    check_output_dir,
-    detect_last_checkpoint,
-    record_results,
-    wait_for_everyone,
-    write_json,
-)
+from ..cli_utils import check_output_dir, write_json
+from ..trainer_utils import RunArguments, detect_last_checkpoint, record_results, wait_for_everyone
 
 logger = logging.getLogger("hf_models.tasks.translation")
 

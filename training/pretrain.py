@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Pretrain BERT from scratch (or continue pretraining) with masked LM + next sentence prediction (Devlin et al. 2019).
+"""Pretrain from scratch (or continue pretraining) with the objective `--objective` names: `mlm_nsp` (BERT's masked LM
++ next sentence prediction, Devlin et al. 2019; the default) or `mlm` (masked LM alone on whole-sentence segments).
 
-A thin command line over `hf_models.bert.pretraining.run_pretraining`, in the manner of transformers'
+A thin command line over `hf_models.tasks.pretraining.run_pretraining`, in the manner of transformers'
 `examples/pytorch` scripts: every `transformers.TrainingArguments` flag works, the output folder is resumed from its
 last checkpoint, and the results are written as JSON (`train_results.json`, `eval_results.json`, `all_results.json`).
 
@@ -10,7 +11,7 @@ test split (eval MLM loss/accuracy and NSP accuracy) at the start and every 400 
 OUTPUT_DIR/runs. About 4 minutes on 2 CPU cores: eval MLM loss 9.01 -> 5.93 (perplexity 8189 -> 378), MLM accuracy
 0.0% -> 16.2%; NSP accuracy stays at chance (0.51 -> 0.50) at this budget, as the tiny model first learns MLM:
 
-    python training/pretrain_bert.py \
+    python training/pretrain.py \
         --train_files ../shared/data/wikitext2/valid.txt --validation_files ../shared/data/wikitext2/test.txt \
         --document_separator wikitext --vocab_size 8000 --max_seq_length 128 --dupe_factor 5 \
         --hidden_size 128 --num_hidden_layers 2 --num_attention_heads 2 --intermediate_size 512 \
@@ -23,12 +24,12 @@ OUTPUT_DIR/runs. About 4 minutes on 2 CPU cores: eval MLM loss 9.01 -> 5.93 (per
 Run the same command again and it resumes from the last checkpoint in OUTPUT_DIR; it refuses to write into a
 non-empty folder that holds no checkpoint unless given --overwrite_output_dir. Continue pretraining a checkpoint
 with `--model_name_or_path PATH` (its tokenizer is used). Arguments can also come from one JSON file:
-`python training/pretrain_bert.py args.json`.
+`python training/pretrain.py args.json`.
 
 Several processes (GPUs, or CPU processes over gloo), one data-parallel replica each:
 
-    torchrun --nproc_per_node 2 training/pretrain_bert.py ARGS...
-    accelerate launch --multi_gpu --num_processes 2 training/pretrain_bert.py ARGS...
+    torchrun --nproc_per_node 2 training/pretrain.py ARGS...
+    accelerate launch --multi_gpu --num_processes 2 training/pretrain.py ARGS...
 
 (On CPU, `accelerate launch --cpu --num_processes 2` silently runs a single process: use `--multi_gpu`.)
 """
@@ -37,20 +38,16 @@ from __future__ import annotations
 
 from transformers import TrainingArguments
 
-from hf_models.bert.pretraining import (
-    BertPretrainingDataArguments,
-    BertPretrainingModelArguments,
-    run_pretraining,
-)
-from hf_models.tasks.common import parse_args, setup_logging
+from hf_models.cli_utils import ResultsArguments, parse_args, setup_logging
+from hf_models.tasks.pretraining import PretrainingDataArguments, PretrainingModelArguments, run_pretraining
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, data_args, training_args = parse_args(
-        (BertPretrainingModelArguments, BertPretrainingDataArguments, TrainingArguments), argv
+    model_args, data_args, run_args, training_args = parse_args(
+        (PretrainingModelArguments, PretrainingDataArguments, ResultsArguments, TrainingArguments), argv
     )
-    setup_logging(training_args, "hf_models.pretrain_bert")
-    return run_pretraining(model_args, data_args, training_args)
+    setup_logging(training_args, "hf_models.pretrain")
+    return run_pretraining(model_args, data_args, training_args, run_args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from transformers import (
 )
 
 import hf_models
-from hf_models.tasks.common import (
+from hf_models.trainer_utils import (
     ModelArguments,
     implementation_name,
     load_config,
@@ -64,7 +64,7 @@ def test_the_tokenizer_is_a_fast_one():
 
 
 def test_output_dir_check_refuses_a_non_empty_folder_and_a_file(tmp_path):
-    from hf_models.tasks.common import check_output_dir
+    from hf_models.cli_utils import check_output_dir
 
     check_output_dir(tmp_path / "new", overwrite=False)  # absent: fine
     check_output_dir(tmp_path, overwrite=False)  # empty: fine
@@ -77,7 +77,7 @@ def test_output_dir_check_refuses_a_non_empty_folder_and_a_file(tmp_path):
 
 
 def test_cli_log_level_is_checked():
-    from hf_models.tasks.common import setup_cli_logging
+    from hf_models.cli_utils import setup_cli_logging
 
     with pytest.raises(ValueError, match="--log_level must be one of debug, info, warning, error"):
         setup_cli_logging("loud")
