@@ -55,7 +55,7 @@ def train_command(size: str, data_dir: Path, output_dir: Path, resume: bool, ext
     command = [sys.executable, str(REPO / "training" / "train_rnn_lm.py"),
                "--train_file", str(data_dir / "ptb.train.txt"), "--validation_file", str(data_dir / "ptb.valid.txt"),
                "--test_file", str(data_dir / "ptb.test.txt"), *CONFIGS[size]["flags"], "--seed", "1111",
-               "--no_progress", "--output_dir", str(output_dir), *extra]
+               "--disable_tqdm", "--output_dir", str(output_dir), *extra]
     return [*command, "--resume"] if resume else command
 
 

@@ -35,10 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_models.cli_utils import (
+    OutputArguments,
     append_results_row,
-    check_output_dir,
     parse_args,
-    setup_cli_logging,
+    results_table_path,
+    setup_output_command,
     write_json,
 )
 from hf_models.tasks.translation import (
@@ -61,7 +62,6 @@ logger = logging.getLogger("hf_models.eval_translation")
 class EvalTranslationArguments:
     """What to score: a saved model on a source file, or a predictions file; against a reference file."""
 
-    output_dir: str = field(metadata={"help": "Where the results JSON, translations, plot and results table go."})
     reference_file: str = field(metadata={"help": "Reference translations, one a line (plain or .gz)."})
     source_file: str | None = field(
         default=None, metadata={"help": "Source sentences, line-aligned with the references (needed with a model; "
@@ -86,9 +86,6 @@ class EvalTranslationArguments:
     )
     plot: bool = field(default=False, metadata={"help": "Write OUTPUT_DIR/bleu_by_length.png (matplotlib)."})
     use_cpu: bool = field(default=False, metadata={"help": "Translate on the CPU even when a GPU is available."})
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Write into a non-empty output_dir."})
-    results_table: str | None = field(default=None, metadata={"help": "Default OUTPUT_DIR/results.md."})
-    log_level: str = field(default="info", metadata={"help": "debug | info | warning | error."})
 
     def __post_init__(self):
         if (self.model_name_or_path is None) == (self.predictions_file is None):
@@ -104,9 +101,8 @@ class EvalTranslationArguments:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    (args,) = parse_args((EvalTranslationArguments,), argv)
-    setup_cli_logging(args.log_level, "hf_models.eval_translation")
-    check_output_dir(args.output_dir, args.overwrite_output_dir)
+    args, out = parse_args((EvalTranslationArguments, OutputArguments), argv)
+    setup_output_command(out, "hf_models.eval_translation")
     bounds = parse_length_buckets(args.length_buckets)
 
     if args.source_file is not None:
@@ -135,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
         settings = {"model": args.model_name_or_path, "num_beams": args.num_beams,
                     "length_penalty": args.length_penalty, "max_length": args.max_length,
                     "translate_runtime": seconds, "sentences_per_second": len(sources) / max(seconds, 1e-9)}
-        path = write_lines(os.path.join(args.output_dir, "generated_predictions.txt"), predictions)
+        path = write_lines(os.path.join(out.output_dir, "generated_predictions.txt"), predictions)
         logger.info(f"Translations in {path}")
     else:
         predictions = read_lines(args.predictions_file, allow_empty=True)  # a model may translate to nothing
@@ -148,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = score_translations(predictions, references, sources, bounds, args.bleu_tokenize, args.bleu_lowercase)
     results = {**results, **settings, "source_file": args.source_file, "reference_file": args.reference_file}
-    write_json(os.path.join(args.output_dir, "translation_results.json"), results)
+    write_json(os.path.join(out.output_dir, "translation_results.json"), results)
     logger.info(f"BLEU {results['bleu']:.2f} (BP {results['bp']:.3f}, {results['sys_len']}/{results['ref_len']} "
                 f"tokens) on {len(references)} sentences of {args.reference_file}")
     if "bleu_by_length" in results:
@@ -156,7 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
             bleu = "-" if row["bleu"] is None else f"{row['bleu']:.2f}"
             logger.info(f"  source length {row['bucket']:>6} words: BLEU {bleu:>6} ({row['sentences']} sentences)")
         if args.plot:
-            path = plot_bleu_by_length(results["bleu_by_length"], os.path.join(args.output_dir, "bleu_by_length.png"),
+            path = plot_bleu_by_length(results["bleu_by_length"], os.path.join(out.output_dir, "bleu_by_length.png"),
                                        title=f"BLEU by source length: {Path(args.reference_file).name}")
             logger.info(f"Plot in {path}")
     elif args.plot:
@@ -166,10 +162,10 @@ def main(argv: list[str] | None = None) -> dict:
     shown.update({f"bleu_{row['bucket']}": row["bleu"] for row in results.get("bleu_by_length", [])
                   if row["bleu"] is not None})
     table = append_results_row(
-        args.results_table or os.path.join(args.output_dir, "results.md"),
+        results_table_path(out, out.output_dir),
         {"task": TASK, "split": Path(args.reference_file).name,
          "model": args.model_name_or_path or args.predictions_file, "implementation": "hf_models",
-         "examples": len(references), "metrics": shown, "output_dir": args.output_dir},
+         "examples": len(references), "metrics": shown, "output_dir": out.output_dir},
     )
     logger.info(f"Appended the results to {table}")
     return results

@@ -134,3 +134,28 @@ def test_cli_reads_conll_words_and_refuses_two_formats(tmp_path):
         run_create("--conll", "--glue_task", "sst2", "--train_file", conll, "--output_dir", tmp_path / "x")
     with pytest.raises(ValueError, match="not empty"):
         run_create("--conll", "--train_file", conll, "--output_dir", tmp_path / "init")
+
+
+def test_read_training_texts_reads_each_task_format_as_its_command_does(tmp_path):
+    """hf_models.tasks.texts.read_training_texts (the library side of create_rnn_checkpoint): GLUE text columns,
+    CoNLL word lists, plain lines; errors name the file."""
+    from hf_models.tasks.texts import read_training_texts
+
+    glue = tmp_path / "mrpc.tsv"
+    glue.write_text("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tThe cat sat .\t고양이가 앉았다 .\n",
+                    encoding="utf-8")
+    assert read_training_texts(glue, glue_task="mrpc") == ["The cat sat .", "고양이가 앉았다 ."]
+    conll = tmp_path / "train.txt"
+    conll.write_text("-DOCSTART- O\n\nEU B-ORG\nrejects O\n\n서울 B-LOC\n", encoding="utf-8")
+    assert read_training_texts(conll, conll=True) == [["EU", "rejects"], ["서울"]]
+    lines = tmp_path / "lines.txt"
+    lines.write_text("first line\n\n  \nsecond line\n", encoding="utf-8")
+    assert read_training_texts(lines) == ["first line", "second line"]
+    with pytest.raises(FileNotFoundError, match="nowhere.txt"):
+        read_training_texts(tmp_path / "nowhere.txt")
+    with pytest.raises(ValueError, match="not both"):
+        read_training_texts(conll, glue_task="sst2", conll=True)
+    broken = tmp_path / "broken.txt"
+    broken.write_text("EU B-ORG\nrejects\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="broken.txt"):
+        read_training_texts(broken, conll=True)

@@ -263,7 +263,7 @@ def test_cli_end_to_end_korean(tmp_path):
     out = tmp_path / "run"
     args = ["--train_file", train, "--validation_file", valid, "--test_file", test, "--output_dir", out,
             "--embedding_size", 16, "--hidden_size", 16, "--epochs", 4, "--bptt", 6, "--batch_size", 2,
-            "--eval_batch_size", 2, "--lr", 10, "--dropout", 0.1, "--no_progress", "--log_level", "warning"]
+            "--eval_batch_size", 2, "--lr", 10, "--dropout", 0.1, "--disable_tqdm", "--log_level", "warning"]
     result = run_cli(*args)
     for name in ("config.json", "model.safetensors", "tokenizer.json", "train_results.json", "eval_results.json",
                  "results.md"):
@@ -482,7 +482,7 @@ def test_cli_resume(tmp_path):
     valid = write(tmp_path / "valid.txt", "\n".join([sentence] * 5) + "\n")
     out = tmp_path / "run"
     args = ["--train_file", train, "--validation_file", valid, "--output_dir", out, "--embedding_size", 8,
-            "--hidden_size", 8, "--bptt", 5, "--batch_size", 2, "--eval_batch_size", 2, "--no_progress",
+            "--hidden_size", 8, "--bptt", 5, "--batch_size", 2, "--eval_batch_size", 2, "--disable_tqdm",
             "--log_level", "warning"]
     with pytest.raises(ValueError, match="--resume: .* holds no finished epoch"):
         run_cli(*args, "--epochs", 2, "--resume")

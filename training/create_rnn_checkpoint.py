@@ -26,7 +26,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hf_models.cli_utils import check_output_dir, parse_args, setup_cli_logging, write_json
+from hf_models.cli_utils import OutputArguments, parse_args, setup_output_command, write_json
 from hf_models.rnn.configuration_rnn import CELL_TYPES, POOLINGS
 from hf_models.rnn.from_scratch import (
     PRE_TOKENIZERS,
@@ -34,6 +34,7 @@ from hf_models.rnn.from_scratch import (
     create_rnn_checkpoint,
     unknown_word_rate,
 )
+from hf_models.tasks.texts import read_training_texts
 
 logger = logging.getLogger("hf_models.create_rnn_checkpoint")
 
@@ -44,7 +45,6 @@ class VocabularyArguments:
 
     train_file: str = field(metadata={"help": "Training text: a GLUE file (--glue_task), a CoNLL file (--conll), "
                                               "or one sentence per line."})
-    output_dir: str = field(metadata={"help": "The new checkpoint folder."})
     glue_task: str | None = field(default=None, metadata={"help": "Read --train_file as this GLUE task's file."})
     conll: bool = field(default=False, metadata={"help": "Read --train_file as a CoNLL column file (words)."})
     min_frequency: int = field(default=1, metadata={"help": "Keep words seen at least this often."})
@@ -55,8 +55,6 @@ class VocabularyArguments:
         metadata={"help": "words_and_punctuation (split punctuation off words) or whitespace (already tokenized "
                           "text).", "choices": list(PRE_TOKENIZERS)},
     )
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Write into a non-empty output_dir."})
-    log_level: str = field(default="info", metadata={"help": "Logging level: debug, info, warning, error."})
 
 
 @dataclass
@@ -75,32 +73,12 @@ class RnnArguments:
     seed: int = field(default=42, metadata={"help": "Seed of the random initial weights."})
 
 
-def read_texts(args: VocabularyArguments) -> list:
-    """The training file's sentences as the fine-tuning command reads them: strings, or word lists (--conll)."""
-    if args.glue_task is not None and args.conll:
-        raise ValueError("give --glue_task or --conll, not both")
-    if args.glue_task is not None:
-        from hf_models.tasks.glue import get_task, read_glue_file
-
-        task = get_task(args.glue_task)
-        dataset = read_glue_file(args.train_file, task)
-        return [text for name in task.text_fields for text in dataset[name]]
-    if args.conll:
-        from hf_models.tasks.conll import read_conll_file
-
-        return [sentence.tokens for sentence in read_conll_file(args.train_file)]
-    from hf_models.tasks.translation import read_lines
-
-    return [line for line in read_lines(args.train_file, allow_empty=True) if line.strip()]
-
-
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
-    vocab_args, rnn_args = parse_args((VocabularyArguments, RnnArguments), argv)
-    setup_cli_logging(vocab_args.log_level, logger.name, "hf_models.rnn.from_scratch")
-    check_output_dir(vocab_args.output_dir, vocab_args.overwrite_output_dir)
-    texts = read_texts(vocab_args)
+    vocab_args, rnn_args, out_args = parse_args((VocabularyArguments, RnnArguments, OutputArguments), argv)
+    setup_output_command(out_args, logger.name, "hf_models.rnn.from_scratch")
+    texts = read_training_texts(vocab_args.train_file, vocab_args.glue_task, vocab_args.conll)
     if not texts:
         raise ValueError(f"{vocab_args.train_file}: no text")
     tokenizer = build_word_tokenizer(texts, vocab_args.min_frequency, vocab_args.max_vocab_size, vocab_args.lowercase,
@@ -110,11 +88,11 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{unk_rate:.2%} of its tokens are <unk>")
     fields = asdict(rnn_args)
     torch.manual_seed(fields.pop("seed"))
-    model = create_rnn_checkpoint(vocab_args.output_dir, tokenizer, overwrite=True, **fields)
+    model = create_rnn_checkpoint(out_args.output_dir, tokenizer, overwrite=True, **fields)
     summary = {"train_file": vocab_args.train_file, "texts": len(texts), "vocab_size": len(tokenizer),
                "unk_rate": unk_rate, "num_parameters": model.num_parameters(),
-               "arguments": {**asdict(vocab_args), **asdict(rnn_args)}}
-    write_json(Path(vocab_args.output_dir) / "vocabulary.json", summary)
+               "arguments": {**asdict(vocab_args), **asdict(rnn_args), **asdict(out_args)}}
+    write_json(Path(out_args.output_dir) / "vocabulary.json", summary)
     return summary
 
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,9 +43,11 @@ from pathlib import Path
 import torch
 
 from hf_models.cli_utils import (
+    OutputArguments,
     append_results_row,
     check_output_dir,
     parse_args,
+    results_table_path,
     setup_cli_logging,
     write_json,
 )
@@ -71,10 +72,9 @@ logger = logging.getLogger("hf_models.train_rnn_lm")
 
 @dataclass
 class DataArguments:
-    """Where the text is, and where the model goes."""
+    """Where the text is (where the model goes: `hf_models.cli_utils.OutputArguments`)."""
 
     train_file: str = field(metadata={"help": "Training text (one sentence per line, whitespace-separated words)."})
-    output_dir: str = field(metadata={"help": "Where the model, tokenizer, results JSON and results table go."})
     validation_file: str | None = field(
         default=None, metadata={"help": "Validation text: lr annealing and best-model selection (needed for training)."}
     )
@@ -83,17 +83,11 @@ class DataArguments:
         default=None, metadata={"help": "Map words unseen in the training file to this token (e.g. '<unk>'); "
                                         "without it they are an error."}
     )
-    overwrite_output_dir: bool = field(default=False, metadata={"help": "Write into a non-empty output_dir."})
     resume: bool = field(
         default=False, metadata={"help": "Continue the run in OUTPUT_DIR after its last finished epoch (same "
                                          "settings; --epochs may be raised)."}
     )
-    results_table: str | None = field(
-        default=None, metadata={"help": "Markdown table to append a row to (default OUTPUT_DIR/results.md)."}
-    )
     max_train_tokens: int | None = field(default=None, metadata={"help": "Smoke runs: keep the first N train tokens."})
-    log_level: str = field(default="info", metadata={"help": "Logging level: debug, info, warning, error."})
-    no_progress: bool = field(default=False, metadata={"help": "Hide the tqdm progress bars."})
 
 
 @dataclass
@@ -170,16 +164,19 @@ def resolve_device(name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    data_args, model_args, train_args = parse_args((DataArguments, ModelArguments, TrainingArguments), argv)
-    setup_cli_logging(data_args.log_level, logger.name, "hf_models.rnn.language_modeling")
+    data_args, model_args, train_args, out_args = parse_args(
+        (DataArguments, ModelArguments, TrainingArguments, OutputArguments), argv
+    )
+    setup_cli_logging(out_args.log_level, logger.name, "hf_models.rnn.language_modeling",
+                      disable_tqdm=out_args.disable_tqdm)
     if data_args.validation_file is None:
         raise ValueError("--validation_file is needed: it selects the best model and anneals the learning rate")
     if data_args.resume:
-        if not (Path(data_args.output_dir) / LAST_EPOCH_DIR / TRAINING_STATE).is_file():
-            raise ValueError(f"--resume: {data_args.output_dir} holds no finished epoch to resume from "
+        if not (Path(out_args.output_dir) / LAST_EPOCH_DIR / TRAINING_STATE).is_file():
+            raise ValueError(f"--resume: {out_args.output_dir} holds no finished epoch to resume from "
                              f"({LAST_EPOCH_DIR}/{TRAINING_STATE} missing)")
     else:
-        check_output_dir(data_args.output_dir, data_args.overwrite_output_dir)
+        check_output_dir(out_args.output_dir, out_args.overwrite_output_dir)
     torch.manual_seed(train_args.seed)
 
     vocab = build_vocab(data_args.train_file, data_args.unk_token)
@@ -201,14 +198,14 @@ def main(argv: list[str] | None = None) -> dict:
     logger.info(f"Model: {count_parameters(model):,} parameters ({config.cell_type}, {config.num_layers} x "
                 f"{config.hidden_size}, {config.implementation}) on {train_args.device}")
 
-    output_dir = Path(data_args.output_dir)
+    output_dir = Path(out_args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(vocab, data_args.unk_token)
     tokenizer.save_pretrained(output_dir)
     history = train_tbptt(
         model, train_ids, valid_ids, train_args.epochs, lr=train_args.lr, clip=train_args.clip, bptt=train_args.bptt,
         batch_size=train_args.batch_size, eval_batch_size=train_args.eval_batch_size, save_dir=output_dir,
-        progress=not data_args.no_progress, lr_decay=train_args.lr_decay,
+        progress=out_args.show_progress, lr_decay=train_args.lr_decay,
         constant_lr_epochs=train_args.constant_lr_epochs, resume=data_args.resume,
     )
     train_results = {
@@ -218,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
         "num_parameters": count_parameters(model),
         "train_seconds": sum(row["seconds"] for row in history),
         "tokens_per_second": sum(row["tokens"] for row in history) / sum(row["seconds"] for row in history),
-        "arguments": {**asdict(data_args), **asdict(model_args), **asdict(train_args)},
+        "arguments": {**asdict(data_args), **asdict(model_args), **asdict(train_args), **asdict(out_args)},
     }
     write_json(output_dir / "train_results.json", train_results)
 
@@ -230,7 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
     write_json(output_dir / "eval_results.json", eval_results)
     logger.info("Perplexity: " + ", ".join(f"{k} {v:.2f}" for k, v in eval_results.items() if k.endswith("ppl")))
 
-    table = data_args.results_table or os.path.join(output_dir, "results.md")
+    table = results_table_path(out_args, output_dir)
     for split, ids in (("validation", valid_ids), ("test", test_ids)):
         if ids is None:
             continue
