@@ -27,8 +27,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_glue import ROOT, run, tidy_command
+if __package__:  # python -m benchmarks.bench_multi30k, or imported by the tests
+    from .bench_utils import ROOT, run, tidy_command
+else:  # python benchmarks/bench_multi30k.py
+    from bench_utils import ROOT, run, tidy_command
 
 RESULTS = ROOT / "benchmarks" / "results" / "multi30k.json"
 PLOT = ROOT / "benchmarks" / "results" / "multi30k_bleu_by_length.png"

