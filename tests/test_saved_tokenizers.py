@@ -72,7 +72,9 @@ def test_bert_folder(tmp_path):
     BertForMaskedLM(config).save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     loaded = load_in_fresh_process(tmp_path)
-    assert loaded["class"] == type(tokenizer).__name__ == "BertTokenizer"
+    # transformers 5.25 picks BertTokenizer from tokenizer_config.json, 5.0 the generic TokenizersBackend over the same
+    # tokenizer.json (it ignores tokenizer_class for a model_type it does not know): the same ids either way
+    assert type(tokenizer).__name__ == "BertTokenizer" and loaded["class"] in ("BertTokenizer", "TokenizersBackend")
     check(loaded, tokenizer)
 
 
