@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from compat import group_by_length_args
 from conftest import requires_shared_data, shared_data_dir
 
 from hf_models.tasks.conll import (
@@ -583,7 +584,7 @@ def test_run_ner_cli_with_transformers_classes(tiny_bert, ner_data, tmp_path):
     out = tmp_path / "run"
     # length-grouped batches: evaluation must still read the sentences in order to map predictions back to words
     check(run_script(RUN_NER, train_args(tiny_bert, ner_data, out, "--implementation", "transformers",
-                                         "--label_all_tokens", "--train_sampling_strategy", "group_by_length")))
+                                         "--label_all_tokens", *group_by_length_args())))
     config = json.loads((out / "config.json").read_text())
     assert config["model_type"] == "bert" and config["architectures"] == ["BertForTokenClassification"]
     results = json.loads((out / "all_results.json").read_text())
@@ -612,24 +613,14 @@ def test_run_ner_refuses_a_non_empty_output_dir(tiny_bert, ner_data, tmp_path):
 
 def test_run_ner_push_to_hub_uploads_the_fine_tuned_model(tiny_bert, ner_data, tmp_path, monkeypatch):
     """--push_to_hub goes through Trainer.push_to_hub; the Hub is unreachable here, so its client is a recorder."""
-    import transformers.trainer
+    from compat import record_hub_uploads
     from transformers import TrainingArguments
 
     from hf_models.cli_utils import parse_args
     from hf_models.tasks.conll import run_ner
     from hf_models.trainer_utils import ModelArguments, RunArguments
 
-    uploads = []
-
-    class RecordingApi:
-        def create_repo(self, repo_id, **kwargs):
-            return SimpleNamespace(repo_id=repo_id)
-
-        def upload_folder(self, repo_id, folder_path, **kwargs):
-            uploads.append((repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
-            return SimpleNamespace(commit_url="fake://commit")
-
-    monkeypatch.setattr(transformers.trainer, "hf_api", lambda: RecordingApi())
+    uploads = record_hub_uploads(monkeypatch)
     out = tmp_path / "pushed"
     argv = ["--model_name_or_path", str(tiny_bert), "--train_file", str(ner_data["train"]), "--output_dir", str(out),
             "--do_train", "--max_steps", "2", "--max_seq_length", "32", "--use_cpu", "--report_to", "none",

