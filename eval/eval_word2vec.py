@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_models.cli_utils import (
+    OutputArguments,
     append_results_row,
-    check_output_dir,
     parse_args,
-    setup_cli_logging,
+    results_table_path,
+    setup_output_command,
     write_json,
 )
-from hf_models.word2vec.keyed_vectors import KeyedVectors
+from hf_models.word2vec import KeyedVectors, load_vectors
 from hf_models.word2vec.one_hot import (
     format_one_hot_demo,
     one_hot_demo,
@@ -42,7 +42,6 @@ from hf_models.word2vec.one_hot import (
 logger = logging.getLogger("hf_models.eval_word2vec")
 
 ANALOGY_METHODS = {"3cosadd": "most_similar", "3cosmul": "most_similar_cosmul"}
-_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".lzma")
 
 
 @dataclass
@@ -53,7 +52,6 @@ class Word2VecEvalArguments:
         metadata={"help": "A folder saved by Word2VecModel.save_pretrained (or a hub name), a word2vec-format file "
                           "(text, or binary when it ends in .bin; .gz/.bz2/.xz decompressed), or a KeyedVectors .npz."}
     )
-    output_dir: str = field(metadata={"help": "Where eval_results.json and the results table are written."})
     analogy_file: str | None = field(
         default=None, metadata={"help": "Analogy questions 'a b c d' under ': section' lines (questions-words.txt)."}
     )
@@ -101,15 +99,6 @@ class Word2VecEvalArguments:
         metadata={"help": "Word pairs 'king,queen;king,car': print their one-hot dot products (always 0 for two "
                           "different words) next to the cosine similarity of the learned vectors."},
     )
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Write into a non-empty output_dir (its result files are overwritten)."}
-    )
-    results_table: str | None = field(
-        default=None, metadata={"help": "Markdown table that gets a row (default OUTPUT_DIR/results.md)."}
-    )
-    log_level: str = field(
-        default="info", metadata={"help": "Logging level.", "choices": ["debug", "info", "warning", "error"]}
-    )
 
     def __post_init__(self):
         if self.restrict_vocab <= 0:
@@ -129,49 +118,11 @@ class Word2VecEvalArguments:
             self.word_pairs_score_column = int(self.word_pairs_score_column)
 
 
-def is_binary_word2vec_name(path: str) -> bool:
-    """Whether a word2vec file name says binary (vectors.bin, vectors.bin.gz)."""
-    name = path
-    for suffix in _COMPRESSION_SUFFIXES:
-        name = name.removesuffix(suffix)
-    return name.endswith(".bin")
-
-
-def _looks_like_hub_name(path: str) -> bool:
-    """'name' or 'org/name' without a file extension (anything else is a local path that does not exist)."""
-    return (re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", path) is not None
-            and not path.endswith((".txt", ".bin", ".vec", ".npz", *_COMPRESSION_SUFFIXES)))
-
-
 def load_keyed_vectors(args: Word2VecEvalArguments) -> KeyedVectors:
-    """The vectors of a saved model folder (its `wv`), a word2vec-format file or a KeyedVectors .npz file."""
-    path = args.model_name_or_path
-    if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, "config.json")):
-            raise ValueError(f"{path} is a folder without config.json: pass a folder saved by "
-                             "Word2VecModel.save_pretrained, or a word2vec-format file")
-        from hf_models.word2vec import Word2VecModel
-
-        logger.info(f"Loading the model folder {path}")
-        return Word2VecModel.from_pretrained(path).wv
-    if os.path.isfile(path):
-        if path.endswith(".npz"):
-            logger.info(f"Loading KeyedVectors from {path}")
-            return KeyedVectors.load(path)
-        binary = args.binary if args.binary is not None else is_binary_word2vec_name(path)
-        logger.info(f"Loading {'binary' if binary else 'text'} word2vec vectors from {path}")
-        return KeyedVectors.load_word2vec_format(path, binary=binary, limit=args.limit, no_header=args.no_header,
-                                                 unicode_errors=args.unicode_errors)
-    if not _looks_like_hub_name(path):
-        raise FileNotFoundError(f"--model_name_or_path {path}: no such file or folder")
-    from hf_models.word2vec import Word2VecModel
-
-    logger.info(f"{path} is not a local path: loading it from the Hugging Face Hub")
-    try:
-        return Word2VecModel.from_pretrained(path).wv
-    except OSError as error:
-        raise FileNotFoundError(f"--model_name_or_path {path}: no such file or folder, and the hub gave no model "
-                                f"({error})") from None
+    """The vectors of --model_name_or_path: a model folder or Hub id, a word2vec file or a KeyedVectors .npz
+    (`hf_models.word2vec.load_vectors`, which refuses the word2vec-file flags for the other kinds of path)."""
+    return load_vectors(args.model_name_or_path, binary=args.binary, limit=args.limit, no_header=args.no_header,
+                        unicode_errors=args.unicode_errors)
 
 
 def _check_words(kv: KeyedVectors, words: list[str], flag: str) -> None:
@@ -187,9 +138,8 @@ def _unique_names(paths: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    (args,) = parse_args((Word2VecEvalArguments,), argv)
-    setup_cli_logging(args.log_level, logger.name)
-    check_output_dir(args.output_dir, args.overwrite_output_dir)
+    args, out = parse_args((Word2VecEvalArguments, OutputArguments), argv)
+    setup_output_command(out, logger.name)
     one_hot_pairs = parse_word_pairs(args.one_hot_pairs) if args.one_hot_pairs else []
 
     kv = load_keyed_vectors(args)
@@ -217,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
             "case_insensitive": args.case_insensitive, "dummy4unknown": args.dummy4unknown,
             "accuracy": score, **stats, "sections": section_scores,
         }
-        write_json(os.path.join(args.output_dir, "analogy_results.json"),
+        write_json(os.path.join(out.output_dir, "analogy_results.json"),
                    [{**section, "correct": [list(q) for q in section["correct"]],
                      "incorrect": [list(q) for q in section["incorrect"]]} for section in sections])
         metrics["analogy_accuracy"] = score
@@ -258,18 +208,18 @@ def main(argv: list[str] | None = None) -> dict:
         results["one_hot"] = rows
         print("\nOne-hot vectors versus learned vectors:\n" + format_one_hot_demo(rows))
 
-    write_json(os.path.join(args.output_dir, "eval_results.json"), results)
+    write_json(os.path.join(out.output_dir, "eval_results.json"), results)
     if metrics:
         table = append_results_row(
-            args.results_table or os.path.join(args.output_dir, "results.md"),
+            results_table_path(out, out.output_dir),
             {"task": "word_vectors", "split": "+".join(Path(p).name for p in
                                                        ([args.analogy_file] if args.analogy_file else [])
                                                        + args.word_pairs_file),
              "model": args.model_name_or_path, "implementation": "hf_models", "examples": ", ".join(examples),
-             "metrics": metrics, "output_dir": args.output_dir},
+             "metrics": metrics, "output_dir": out.output_dir},
         )
         logger.info(f"Appended the results to {table}")
-    logger.info(f"Results written to {os.path.join(args.output_dir, 'eval_results.json')}")
+    logger.info(f"Results written to {os.path.join(out.output_dir, 'eval_results.json')}")
     return results
 
 

@@ -567,6 +567,71 @@ def test_native_format_roundtrip_and_gensim_conversion(small_kv, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# load_vectors: any place vectors are kept
+# ----------------------------------------------------------------------------------------------------------------------
+def test_load_vectors_reads_every_format(small_kv, tmp_path):
+    from hf_models.word2vec import Word2VecModel, load_vectors
+
+    small_kv.save_word2vec_format(tmp_path / "v.txt")
+    small_kv.save_word2vec_format(tmp_path / "v.txt.gz")
+    small_kv.save_word2vec_format(tmp_path / "v.bin", binary=True)
+    small_kv.save_word2vec_format(tmp_path / "v.bin.bz2", binary=True)
+    small_kv.save_word2vec_format(tmp_path / "binary_named.vec", binary=True)
+    small_kv.save_word2vec_format(tmp_path / "glove.txt", write_header=False)
+    small_kv.save(tmp_path / "v.npz")
+    small_kv.save(tmp_path / "native.kv")  # KeyedVectors.save under another name: recognised by its content
+    for name in ("v.txt", "v.txt.gz", "v.bin", "v.bin.bz2", "v.npz", "native.kv"):
+        assert_same_vectors(small_kv, load_vectors(tmp_path / name))
+    assert_same_vectors(small_kv, load_vectors(str(tmp_path / "binary_named.vec"), binary=True))
+    assert_same_vectors(small_kv, load_vectors(tmp_path / "glove.txt", no_header=True))
+    limited = load_vectors(tmp_path / "v.bin", limit=3)
+    assert limited.index_to_key == small_kv.index_to_key[:3]
+    np.testing.assert_array_equal(load_vectors(tmp_path / "native.kv").counts, small_kv.counts)
+    with pytest.raises(Word2VecFormatError, match="v.bin"):  # binary=False overrides the name
+        load_vectors(tmp_path / "v.bin", binary=False)
+
+    Word2VecModel.from_keyed_vectors(small_kv).save_pretrained(tmp_path / "model")
+    from_folder = load_vectors(tmp_path / "model")
+    assert_same_vectors(small_kv, from_folder)
+    np.testing.assert_array_equal(from_folder.counts, small_kv.counts)
+
+
+def test_load_vectors_errors_name_the_path(small_kv, tmp_path):
+    from hf_models.word2vec import Word2VecModel, load_vectors
+
+    with pytest.raises(FileNotFoundError, match=r"nope\.bin: no such file or folder"):
+        load_vectors(tmp_path / "nope.bin")
+    with pytest.raises(FileNotFoundError, match="no-such-org/no-such-model: no such file or folder, and the Hub"):
+        load_vectors("no-such-org/no-such-model")  # read as a Hub id; the Hub is offline in the tests
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"empty is a folder without config\.json"):
+        load_vectors(tmp_path / "empty")
+    # files that are not word vectors
+    (tmp_path / "weights.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    with pytest.raises(ValueError, match=r"weights\.safetensors: unknown word-vectors format \(model weights\)"):
+        load_vectors(tmp_path / "weights.safetensors")
+    import pickle
+
+    (tmp_path / "gensim.model").write_bytes(pickle.dumps({"not": "vectors"}, protocol=4))
+    with pytest.raises(ValueError, match=r"gensim\.model: unknown word-vectors format \(a pickle\).*from_gensim"):
+        load_vectors(tmp_path / "gensim.model")
+    (tmp_path / "model").mkdir()
+    Word2VecModel.from_keyed_vectors(small_kv).save_pretrained(tmp_path / "model")
+    torch.save({"x": torch.ones(1)}, tmp_path / "model" / "pytorch_model.bin")
+    with pytest.raises(ValueError, match=r"pytorch_model\.bin: unknown word-vectors format.*pass its folder"):
+        load_vectors(tmp_path / "model" / "pytorch_model.bin")
+    (tmp_path / "notes.txt").write_text("just some text\n", encoding="utf-8")
+    with pytest.raises(Word2VecFormatError, match=r"notes\.txt, line 1: expected a header"):
+        load_vectors(tmp_path / "notes.txt")
+    # word2vec-file options where they cannot apply
+    small_kv.save(tmp_path / "v.npz")
+    with pytest.raises(ValueError, match=r"v\.npz is a KeyedVectors \.npz file: limit applies only"):
+        load_vectors(tmp_path / "v.npz", limit=2)
+    with pytest.raises(ValueError, match=r"model is a model folder: binary applies only"):
+        load_vectors(tmp_path / "model", binary=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # torch.nn.Embedding
 # ----------------------------------------------------------------------------------------------------------------------
 def test_to_embedding(small_kv, caplog):

@@ -14,9 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.eval_word2vec import is_binary_word2vec_name
 from eval.eval_word2vec import main as eval_main
-from hf_models.word2vec.keyed_vectors import KeyedVectors, Word2VecFormatError
+from hf_models.word2vec.keyed_vectors import (
+    KeyedVectors,
+    Word2VecFormatError,
+    is_binary_word2vec_name,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 GENDER = [("king", "queen"), ("man", "woman"), ("boy", "girl"), ("father", "mother"), ("brother", "sister"),

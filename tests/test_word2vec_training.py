@@ -10,6 +10,12 @@ import bz2
 import gzip
 import json
 import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -289,6 +295,116 @@ def test_long_sentences_are_split_and_other_dtypes_are_trained_through_a_copy():
     train_word2vec(model, corpus, epochs=1, progress=False)
     assert model.input_embeddings.weight.dtype == torch.float64
     assert not torch.equal(before, model.input_embeddings.weight)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_wv_follows_the_kernels_in_place_updates(dtype):
+    """model.wv is built once; the kernels write the weights through numpy (torch sees no change), yet wv, a reference
+    held across training and what a callback reads at each epoch's end all give the trained vectors and norms."""
+    corpus, _, _ = topic_corpus(sentences=200)
+    model, _ = build_and_train(corpus, vector_size=8, min_count=1, sample=0, epochs=1, workers=1, progress=False)
+    model = model.to(dtype)  # float32: wv views the weights; float64: trained through a copy, wv is a copy too
+    kv = model.wv
+    assert model.wv is kv
+    kv.most_similar("a0")  # fills the cached norms
+    seen = []
+
+    class Reader(Word2VecCallback):
+        def on_epoch_end(self, model, epoch, stats):
+            wv = model.wv
+            seen.append((wv is kv, np.array_equal(wv.vectors, model.input_embeddings.weight.detach().float().numpy()),
+                         wv.vectors.copy()))
+
+    train_word2vec(model, corpus, epochs=2, workers=1, progress=False, callbacks=[Reader()])
+    assert [(same, equal) for same, equal, _ in seen] == [(True, True), (True, True)]
+    assert not np.array_equal(seen[0][2], seen[1][2])  # each epoch's end saw that epoch's vectors
+    weight = model.input_embeddings.weight.detach().float().numpy()
+    assert model.wv is kv and np.array_equal(kv.vectors, weight)
+    unit = weight / np.linalg.norm(weight, axis=1, keepdims=True)
+    np.testing.assert_allclose(kv.get_normed_vectors(), unit, rtol=1e-5, atol=1e-6)
+    assert kv.similarity("a0", "나0") == pytest.approx(float(unit[kv.get_index("a0")] @ unit[kv.get_index("나0")]),
+                                                      abs=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The kernels' compilation: announced, and cached in the user's cache folder (never inside the package)
+# ----------------------------------------------------------------------------------------------------------------------
+def test_kernel_cache_dir_honours_numba_then_hf_models_then_xdg(monkeypatch, tmp_path):
+    for name in ("NUMBA_CACHE_DIR", "HF_MODELS_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert kernels.kernel_cache_dir() == str(tmp_path / "home" / ".cache" / "hf_models" / "numba")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert kernels.kernel_cache_dir() == str(tmp_path / "xdg" / "hf_models" / "numba")
+    monkeypatch.setenv("HF_MODELS_CACHE", str(tmp_path / "hf"))
+    assert kernels.kernel_cache_dir() == str(tmp_path / "hf" / "numba")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    assert kernels.kernel_cache_dir() == str(tmp_path / "numba")
+
+
+_TRAIN_ONCE = textwrap.dedent("""
+    from hf_models.word2vec import build_and_train
+    build_and_train([["a", "b", "c", "a", "b"]] * 5, vector_size=4, min_count=1, epochs=1, workers=1, progress=False)
+""")
+# a copy of kernels.py in a read-only folder, imported as a module of its own, compiling its smallest kernel
+_READ_ONLY_COPY = textwrap.dedent("""
+    import importlib.util, sys
+    import numpy as np
+    spec = importlib.util.spec_from_file_location("kernels_copy", sys.argv[1])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.next_random_state(np.uint64(1)) == 25214903928
+""")
+
+
+def _run(code, env, *args):
+    result = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=1200,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.slow
+def test_kernels_announce_their_compilation_and_cache_in_the_user_folder(tmp_path):
+    """A cold cache compiles with a warning (shown without any logging set up) naming the cache folder, which is
+    $XDG_CACHE_HOME/hf_models/numba; a warm one loads silently; nothing is written inside the package, and a package
+    folder that is read-only still gets its kernels cached; NUMBA_CACHE_DIR, when set, is where they go."""
+    package = Path(kernels.__file__).parent
+
+    def in_tree():
+        return {path: path.stat().st_mtime_ns for path in package.rglob("*.nb[ic]")}
+
+    before = in_tree()
+    env = {key: value for key, value in os.environ.items() if key not in ("NUMBA_CACHE_DIR", "HF_MODELS_CACHE")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    cache = tmp_path / "xdg" / "hf_models" / "numba"
+
+    cold = _run(_TRAIN_ONCE, env)
+    names = [path.name for path in cache.rglob("*") if path.is_file()]
+    assert any(name.startswith("kernels.train_batch") and name.endswith(".nbi") for name in names), names
+    assert any(name.startswith("kernels.train_batch") and name.endswith(".nbc") for name in names), names
+    assert "Compiling the word2vec kernel train_batch with numba" in cold.stderr
+    assert str(cache) in cold.stderr
+    assert in_tree() == before, "kernels were cached inside the package"
+
+    warm = _run(_TRAIN_ONCE, env)
+    assert "Compiling" not in warm.stderr + warm.stdout
+
+    read_only = tmp_path / "read_only_package"
+    read_only.mkdir()
+    shutil.copy(package / "kernels.py", read_only / "kernels.py")
+    read_only.chmod(0o555)
+    try:
+        copy = _run(_READ_ONLY_COPY, env, str(read_only / "kernels.py"))
+    finally:
+        read_only.chmod(0o755)
+    assert sorted(path.name for path in read_only.iterdir()) == ["kernels.py"]
+    assert "Compiling the word2vec kernel next_random_state" in copy.stderr
+    assert list(cache.glob("read_only_package_*/kernels.next_random_state-*.nbi"))
+
+    numba_dir = tmp_path / "numba_cache_dir"
+    _run(_READ_ONLY_COPY, {**env, "NUMBA_CACHE_DIR": str(numba_dir)}, str(read_only / "kernels.py"))
+    assert list(numba_dir.glob("read_only_package_*/kernels.next_random_state-*.nbi"))
 
 
 def test_errors_in_the_corpus_reach_the_caller_instead_of_hanging():

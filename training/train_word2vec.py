@@ -26,10 +26,11 @@ import os
 from dataclasses import dataclass, field, fields
 
 from hf_models.cli_utils import (
+    OutputArguments,
     append_results_row,
-    check_output_dir,
     parse_args,
-    setup_cli_logging,
+    results_table_path,
+    setup_output_command,
     write_json,
 )
 from hf_models.word2vec import (
@@ -100,10 +101,6 @@ class Word2VecRunArguments:
         metadata={"help": "Text files or folders (one sentence per line; .gz/.bz2 read transparently).",
                   "nargs": "+"}
     )
-    output_dir: str = field(metadata={"help": "Where the model folder and the results are written."})
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Write into a non-empty output_dir (its files are overwritten)."}
-    )
     workers: int = field(default=2, metadata={"help": "Training threads."})
     encoding: str = field(default="utf-8", metadata={"help": "Text encoding of the training files."})
     save_word2vec_format: str | None = field(
@@ -121,11 +118,6 @@ class Word2VecRunArguments:
     restrict_vocab: int = field(
         default=300000, metadata={"help": "Evaluate among the most frequent words only (gensim's restrict_vocab)."}
     )
-    results_table: str | None = field(
-        default=None, metadata={"help": "Markdown table to append a row to (default OUTPUT_DIR/results.md)."}
-    )
-    disable_tqdm: bool = field(default=False, metadata={"help": "No progress bars."})
-    log_level: str = field(default="info", metadata={"help": "debug, info, warning or error."})
 
 
 def evaluate(model: Word2VecModel, run_args: Word2VecRunArguments) -> dict:
@@ -156,9 +148,8 @@ def evaluate(model: Word2VecModel, run_args: Word2VecRunArguments) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    model_args, run_args = parse_args((Word2VecModelArguments, Word2VecRunArguments), argv)
-    setup_cli_logging(run_args.log_level, logger.name)
-    check_output_dir(run_args.output_dir, run_args.overwrite_output_dir)
+    model_args, run_args, out = parse_args((Word2VecModelArguments, Word2VecRunArguments, OutputArguments), argv)
+    setup_output_command(out, logger.name)
     if run_args.workers < 1:
         raise ValueError(f"--workers must be a positive integer, got {run_args.workers}")
     for path in [run_args.analogy_file, *run_args.word_pairs_file]:
@@ -174,16 +165,16 @@ def main(argv: list[str] | None = None) -> dict:
     config.vocab_size = len(vocab)
     logger.info(f"Vocabulary: {len(vocab)} words, {vocab.total_words} raw words in {vocab.corpus_count} sentences")
     model = Word2VecModel(config, vocab=vocab)
-    stats = train_word2vec(model, corpus, workers=run_args.workers, progress=not run_args.disable_tqdm)
+    stats = train_word2vec(model, corpus, workers=run_args.workers, progress=not out.disable_tqdm)
 
-    os.makedirs(run_args.output_dir, exist_ok=True)
-    model.save_pretrained(run_args.output_dir)
-    logger.info(f"Model saved to {run_args.output_dir} (config.json, model.safetensors, vocab.txt)")
+    os.makedirs(out.output_dir, exist_ok=True)
+    model.save_pretrained(out.output_dir)
+    logger.info(f"Model saved to {out.output_dir} (config.json, model.safetensors, vocab.txt)")
     if run_args.save_word2vec_format:
         kv = model.wv
         formats = ["text", "binary"] if run_args.save_word2vec_format == "both" else [run_args.save_word2vec_format]
         for fmt in formats:
-            path = os.path.join(run_args.output_dir, "vectors.bin" if fmt == "binary" else "vectors.txt")
+            path = os.path.join(out.output_dir, "vectors.bin" if fmt == "binary" else "vectors.txt")
             kv.save_word2vec_format(path, binary=fmt == "binary")
             logger.info(f"Vectors saved to {path} (word2vec {fmt} format)")
 
@@ -200,17 +191,17 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds_per_epoch": [e.seconds for e in stats.epochs],
         "per_epoch": stats.to_dict()["per_epoch"],
     }
-    write_json(os.path.join(run_args.output_dir, "train_results.json"), train_results)
+    write_json(os.path.join(out.output_dir, "train_results.json"), train_results)
     results = {"train": train_results}
 
     eval_results = evaluate(model, run_args)
     if eval_results:
-        write_json(os.path.join(run_args.output_dir, "eval_results.json"), eval_results)
+        write_json(os.path.join(out.output_dir, "eval_results.json"), eval_results)
         results["eval"] = eval_results
 
     shown = {"words_per_second": stats.words_per_second, "loss": stats.loss if stats.loss is not None else "n/a"}
     shown.update({k: v for k, v in eval_results.items() if isinstance(v, float) and not k.endswith("oov_percent")})
-    table = run_args.results_table or os.path.join(run_args.output_dir, "results.md")
+    table = results_table_path(out, out.output_dir)
     append_results_row(
         table,
         {
@@ -220,10 +211,10 @@ def main(argv: list[str] | None = None) -> dict:
             "implementation": "hf_models",
             "examples": stats.raw_words,
             "metrics": shown,
-            "output_dir": run_args.output_dir,
+            "output_dir": out.output_dir,
         },
     )
-    logger.info(f"Results written to {run_args.output_dir}/train_results.json and appended to {table}")
+    logger.info(f"Results written to {out.output_dir}/train_results.json and appended to {table}")
     return results
 
 

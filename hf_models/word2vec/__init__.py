@@ -6,17 +6,14 @@ baseline of the lecture.
     >>> model, stats = build_and_train(LineSentence("corpus.txt"), Word2VecConfig(architecture="skipgram"))
     >>> model.wv.most_similar("king")
     >>> model.save_pretrained("w2v")        # weights, config.json and vocab.txt
+    >>> load_vectors("w2v")                 # or a word2vec .txt/.bin file, or a KeyedVectors .npz
 """
 
+from . import modeling_word2vec
 from .configuration_word2vec import ARCHITECTURES, OBJECTIVES, Word2VecConfig
 from .corpus import LineSentence, as_corpus
-from .keyed_vectors import KeyedVectors
-from .modeling_word2vec import (
-    Word2VecModel,
-    Word2VecOutput,
-    Word2VecPreTrainedModel,
-    load_embeddings_into,
-)
+from .keyed_vectors import KeyedVectors, Word2VecFormatError, load_vectors
+from .modeling_word2vec import *  # noqa: F403 -- modeling_word2vec.__all__: every head of HEADS, its output, ...
 from .one_hot import one_hot_demo, one_hot_encode
 from .training import (
     EpochStats,
@@ -38,13 +35,12 @@ __all__ = [
     "Vocabulary",
     "Word2VecCallback",
     "Word2VecConfig",
-    "Word2VecModel",
-    "Word2VecOutput",
-    "Word2VecPreTrainedModel",
+    "Word2VecFormatError",
     "as_corpus",
     "build_and_train",
-    "load_embeddings_into",
+    "load_vectors",
     "one_hot_demo",
     "one_hot_encode",
     "train_word2vec",
 ]
+__all__ += modeling_word2vec.__all__

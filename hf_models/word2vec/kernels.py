@@ -18,12 +18,26 @@ kernels on the same weights at once (Hogwild!, as word2vec.c and gensim do).
 
 The sigmoid and log-sigmoid are computed exactly (one exp per prediction), not read from word2vec.c's 1000-entry
 table that clips the scores to [-6, 6]; `compute_loss=False` skips the log.
+
+The kernels compile on first use (a one-time wait, announced through the `hf_models` logger) and the machine code is
+cached in a user folder, never inside the installed package (which may be read-only): `NUMBA_CACHE_DIR` when set,
+else `$HF_MODELS_CACHE/numba`, else `$XDG_CACHE_HOME/hf_models/numba` (`~/.cache/hf_models/numba`); see
+`kernel_cache_dir`. Only these dispatchers use that folder: numba's caching of the user's own functions is unchanged.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+
 import numpy as np
 from numba import njit
+from numba.core import caching as _caching
+from numba.core import event as _event
+
+logger = logging.getLogger(__name__)
 
 LCG_MULTIPLIER = np.uint64(25214903917)
 LCG_INCREMENT = np.uint64(11)
@@ -32,7 +46,9 @@ _SHIFT = np.uint64(16)
 _ONE = np.float32(1.0)
 _ZERO = np.float32(0.0)
 
-JIT = {"nogil": True, "fastmath": True, "cache": True}
+# cached on disk, in the user cache folder of `kernel_cache_dir` (attached below: numba's cache=True would write into
+# the package's __pycache__)
+JIT = {"nogil": True, "fastmath": True}
 # helpers of the hot loops are inlined into the kernels (numba IR inlining): no call, no array reference counting
 INLINE = {**JIT, "inline": "always"}
 
@@ -373,10 +389,123 @@ def cbow_examples(ids, offsets, sample_ints, do_sample, window, shrink_windows, 
     return centers[:n], contexts[:n], mask[:n], effective_words, state
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# Where the compiled kernels are cached, and the first-use announcement
+# ----------------------------------------------------------------------------------------------------------------------
+def kernel_cache_dir() -> str:
+    """The folder under which the compiled kernels are cached (each source folder in a subfolder, as numba does).
+
+    `NUMBA_CACHE_DIR` when set (numba's own setting), else `$HF_MODELS_CACHE/numba`, else
+    `$XDG_CACHE_HOME/hf_models/numba`, by default `~/.cache/hf_models/numba`.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"]
+    root = os.environ.get("HF_MODELS_CACHE")
+    if not root:
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                            "hf_models")
+    return os.path.join(root, "numba")
+
+
+class UserCacheLocator(_caching._SourceFileBackedLocatorMixin, _caching._CacheLocator):
+    """numba cache locator for these kernels: `kernel_cache_dir()`/<source folder>_<hash of its path>/.
+
+    Like numba's own locators, it declines (and the next one is tried) when the folder cannot be created or written.
+    """
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = os.path.join(kernel_cache_dir(), self.get_suitable_cache_subpath(py_file))
+
+    def get_cache_path(self) -> str:
+        return self._cache_path
+
+
+# numba's user-wide cache (~/.cache/numba) is the fallback; the package's own __pycache__ is never used
+try:
+    _FALLBACK_LOCATOR = _caching.UserWideCacheLocator
+except AttributeError:  # older numba (0.60) names it with an underscore
+    _FALLBACK_LOCATOR = _caching._UserWideCacheLocator
+
+
+class _KernelCacheImpl(_caching.CompileResultCacheImpl):
+    _locator_classes = (UserCacheLocator, _FALLBACK_LOCATOR)
+
+
+class _KernelCache(_caching.FunctionCache):
+    """numba's per-function cache (index .nbi + data .nbc files) with the locators above."""
+
+    _impl_class = _KernelCacheImpl
+
+
+def _use_user_cache(dispatcher) -> None:
+    """Cache `dispatcher` on disk in the user cache folder (what numba's `enable_caching` does with its locators)."""
+    try:
+        dispatcher._cache = _KernelCache(dispatcher.py_func)
+    except RuntimeError:  # no writable folder: compile in every process instead
+        logger.warning(
+            f"cannot cache the compiled word2vec kernel {dispatcher.__name__}: neither {kernel_cache_dir()} nor "
+            "numba's user cache folder is writable; set HF_MODELS_CACHE (or NUMBA_CACHE_DIR) to a writable folder"
+        )
+
+
+_KERNELS = (next_random_state, draw_noise_word, log1p_unit, sigmoid_and_loss, dot, update_output_row,
+            negative_sampling_step, hierarchical_softmax_step, _subsample_sentence, train_batch, skipgram_pairs,
+            cbow_examples)
+for _kernel in _KERNELS:
+    _use_user_cache(_kernel)
+
+
+class _CompileAnnouncer(_event.Listener):
+    """Logs when a kernel compiles (a cache miss: numba loads a cached kernel without this event), so that the
+    one-time wait is not silent: a warning when a kernel called from Python starts compiling (once per kernel and
+    process; the helpers it compiles along the way are not announced again), and how long it took."""
+
+    def __init__(self, dispatchers):
+        self._ids = {id(dispatcher) for dispatcher in dispatchers}
+        self._announced: set[str] = set()
+        self._running = threading.local()  # per thread: the start of the outermost kernel compilation, its depth
+
+    def on_start(self, event) -> None:
+        dispatcher = event.data.get("dispatcher")
+        if id(dispatcher) not in self._ids:
+            return
+        depth = getattr(self._running, "depth", 0)
+        self._running.depth = depth + 1
+        if depth:  # a helper compiled while the kernel that calls it compiles
+            return
+        self._running.start = time.perf_counter()
+        name = dispatcher.__name__
+        if name in self._announced:
+            return
+        self._announced.add(name)
+        cache = dispatcher._cache
+        where = (f"it is cached in {cache.cache_path} for later runs" if isinstance(cache, _KernelCache)
+                 else "it cannot be cached (no writable cache folder)")
+        logger.warning(
+            f"Compiling the word2vec kernel {name} with numba: a one-time wait of about 5-30 s on first use (minutes "
+            f"on a busy machine); {where}"
+        )
+
+    def on_end(self, event) -> None:
+        dispatcher = event.data.get("dispatcher")
+        if id(dispatcher) not in self._ids:
+            return
+        self._running.depth = depth = max(getattr(self._running, "depth", 1) - 1, 0)
+        if depth == 0:
+            seconds = time.perf_counter() - getattr(self._running, "start", time.perf_counter())
+            logger.info(f"compiled the word2vec kernel {dispatcher.__name__} in {seconds:.1f}s")
+
+
+_event.register("numba:compile", _CompileAnnouncer(_KERNELS))
+
+
 __all__ = [
     "build_guide_table",
     "cbow_examples",
     "draw_noise_word",
+    "kernel_cache_dir",
     "next_random_state",
     "skipgram_pairs",
     "train_batch",

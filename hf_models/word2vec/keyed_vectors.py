@@ -168,6 +168,10 @@ class KeyedVectors:
         self.norms: np.ndarray | None = None
         self._safe: np.ndarray | None = None
         self._normed: np.ndarray | None = None
+        # a torch tensor whose memory `vectors` views (Word2VecModel.wv): its version counter tells when the norms
+        # went stale; dropped when `vectors` is assigned or the object is pickled/copied
+        self._source = None
+        self._source_version: int | None = None
         self._vectors = self._validated_vectors(vectors)
         self.counts = None if counts is None else self._validated_counts(counts)
 
@@ -213,6 +217,21 @@ class KeyedVectors:
     def vectors(self, value: np.ndarray) -> None:
         self._vectors = self._validated_vectors(value)
         self.norms = self._safe = self._normed = None
+        self._source = self._source_version = None
+
+    def _track_source(self, tensor) -> None:
+        """`vectors` views `tensor`'s memory: recompute the norms whenever torch changes it in place."""
+        self._source = tensor
+        self._source_version = None
+
+    def _source_changed(self) -> None:
+        """The vectors were changed in place behind torch's back (e.g. by the numba trainer): drop the norms."""
+        self.norms = self._safe = self._normed = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_source"] = state["_source_version"] = None  # a copy owns its vectors
+        return state
 
     @property
     def vector_size(self) -> int:
@@ -302,7 +321,12 @@ class KeyedVectors:
     # ------------------------------------------------------------------------------------------------------------------
     def fill_norms(self, force: bool = False) -> None:
         """Compute (once) the Euclidean norm ||v_i||_2 of every vector, cached in `norms`."""
+        source = self._source
+        if source is not None and source._version != self._source_version:
+            force = True  # the tensor that `vectors` views changed in place
         if self.norms is None or self._safe is None or force:
+            if source is not None:
+                self._source_version = source._version
             self.norms = np.linalg.norm(self._vectors, axis=1)
             self._safe = np.where(self.norms > 0, self.norms, np.ones((), dtype=self.norms.dtype))
             self._normed = None
@@ -1247,4 +1271,115 @@ def _read_binary_vectors(fin, path, vocab_size, vector_size, datatype, encoding,
     return keys, vectors[:len(keys)], origins
 
 
-__all__ = ["KeyedVectors", "Word2VecFormatError"]
+# ----------------------------------------------------------------------------------------------------------------------
+# Vectors from wherever they are kept
+# ----------------------------------------------------------------------------------------------------------------------
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".lzma")
+# files that hold something else than word vectors (model weights, configs): refused with a hint
+_NOT_VECTOR_SUFFIXES = {
+    ".safetensors": "model weights", ".pt": "a torch checkpoint", ".pth": "a torch checkpoint",
+    ".ckpt": "a checkpoint", ".h5": "Keras/HDF5 weights", ".onnx": "an ONNX model", ".msgpack": "Flax weights",
+    ".json": "JSON",
+}
+_ZIP_MAGIC = b"PK\x03\x04"  # an .npz file (KeyedVectors.save writes one under any name)
+_ACCEPTED = ("a folder saved by Word2VecModel.save_pretrained (or a Hub model id), a KeyedVectors .npz file (KeyedVectors."
+             "save), or a word2vec-format file (text, or binary when its name ends in .bin; .gz/.bz2/.xz decompressed)")
+
+
+def is_binary_word2vec_name(path: str | os.PathLike) -> bool:
+    """Whether a word2vec file's name says binary: vectors.bin, vectors.bin.gz (text otherwise)."""
+    name = os.fspath(path)
+    for suffix in _COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name.endswith(".bin")
+
+
+def _looks_like_hub_name(path: str) -> bool:
+    """'name' or 'org/name' without a file extension (anything else is a local path that does not exist)."""
+    return (re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", path) is not None
+            and not path.endswith((".txt", ".bin", ".vec", ".npz", *_COMPRESSION_SUFFIXES)))
+
+
+def load_vectors(path: str | os.PathLike, binary: bool | None = None, limit: int | None = None,
+                 no_header: bool = False, unicode_errors: str = "strict", fvocab: str | os.PathLike | None = None,
+                 **from_pretrained_kwargs) -> KeyedVectors:
+    """Word vectors from wherever they are kept, chosen by what `path` is:
+
+    - a folder saved by `Word2VecModel.save_pretrained`, or a Hub model id: the model's `wv` (with the counts);
+    - a `KeyedVectors.save` .npz file;
+    - any other file: the format of the original word2vec tool (`KeyedVectors.load_word2vec_format`), binary when
+      `binary=True` or, with `binary=None`, when the name ends in .bin (vectors.bin, vectors.bin.gz), text otherwise;
+      .gz/.bz2/.xz are decompressed.
+
+    Args:
+        binary, limit, no_header, unicode_errors, fvocab: how to read a word2vec-format file (see
+            `KeyedVectors.load_word2vec_format`); an error for the other kinds of path.
+        from_pretrained_kwargs: passed to `Word2VecModel.from_pretrained` for a folder or Hub id (revision, token...).
+
+    Raises:
+        FileNotFoundError: nothing at `path` (and, for a Hub id, no model on the Hub), naming the path.
+        ValueError: a folder that is not a saved model, a file that holds something other than word vectors
+            (weights, pickles, JSON), or word2vec-file options for another kind of path; the message names the path.
+        Word2VecFormatError: a malformed word2vec file, naming the file and line (or byte offset).
+    """
+    name = os.fspath(path)
+    word2vec_options = {"binary": binary, "limit": limit, "no_header": no_header or None, "fvocab": fvocab,
+                        "unicode_errors": None if unicode_errors == "strict" else unicode_errors}
+
+    def refuse_word2vec_options(kind: str) -> None:
+        given = [option for option, value in word2vec_options.items() if value is not None]
+        if given:
+            raise ValueError(f"{name} is {kind}: {', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only "
+                             "to word2vec-format files")
+
+    def from_model(source: str) -> KeyedVectors:
+        from .modeling_word2vec import Word2VecModel
+
+        return Word2VecModel.from_pretrained(source, **from_pretrained_kwargs).wv
+
+    if os.path.isdir(name):
+        if not os.path.isfile(os.path.join(name, "config.json")):
+            raise ValueError(f"{name} is a folder without config.json; expected {_ACCEPTED}")
+        refuse_word2vec_options("a model folder")
+        logger.info(f"loading the word vectors of the model folder {name}")
+        return from_model(name)
+    if os.path.isfile(name):
+        if from_pretrained_kwargs:
+            raise ValueError(f"{name} is a file: {', '.join(from_pretrained_kwargs)} (from_pretrained arguments) apply "
+                             "only to model folders and Hub ids")
+        base = name
+        for suffix in _COMPRESSION_SUFFIXES:
+            base = base.removesuffix(suffix)
+        suffix = os.path.splitext(base)[1].lower()
+        with open(name, "rb") as f:
+            magic = f.read(4)
+        pickled = len(magic) >= 2 and magic[0] == 0x80 and 2 <= magic[1] <= 5  # pickle protocol 2-5
+        if pickled or suffix in _NOT_VECTOR_SUFFIXES or re.fullmatch(r"pytorch_model.*\.bin", os.path.basename(base)):
+            kind = "a pickle" if pickled else _NOT_VECTOR_SUFFIXES.get(suffix, "a torch checkpoint")
+            hint = ""
+            if os.path.isfile(os.path.join(os.path.dirname(os.path.abspath(name)), "config.json")):
+                hint = f" (to load the model saved there, pass its folder {os.path.dirname(name) or '.'})"
+            elif pickled:
+                hint = (" (gensim's Word2Vec.save/KeyedVectors.save write pickles: load it with gensim and convert it "
+                        "with KeyedVectors.from_gensim)")
+            raise ValueError(f"{name}: unknown word-vectors format ({kind}){hint}; expected {_ACCEPTED}")
+        if suffix == ".npz" or magic == _ZIP_MAGIC:
+            refuse_word2vec_options("a KeyedVectors .npz file")
+            logger.info(f"loading KeyedVectors from {name}")
+            return KeyedVectors.load(name)
+        if binary is None:
+            binary = is_binary_word2vec_name(name)
+        logger.info(f"loading {'binary' if binary else 'text'} word2vec vectors from {name}")
+        return KeyedVectors.load_word2vec_format(name, fvocab=fvocab, binary=binary, limit=limit,
+                                                 no_header=no_header, unicode_errors=unicode_errors)
+    if not _looks_like_hub_name(name):
+        raise FileNotFoundError(f"{name}: no such file or folder; expected {_ACCEPTED}")
+    refuse_word2vec_options("not a local path (read as a Hub model id)")
+    logger.info(f"{name} is not a local path: loading it from the Hugging Face Hub")
+    try:
+        return from_model(name)
+    except OSError as error:
+        raise FileNotFoundError(f"{name}: no such file or folder, and the Hub gave no model ({error})") from None
+
+
+__all__ = ["KeyedVectors", "Word2VecFormatError", "is_binary_word2vec_name", "load_vectors"]

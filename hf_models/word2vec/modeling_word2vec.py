@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -139,6 +140,7 @@ class Word2VecModel(Word2VecPreTrainedModel):
             self.output_embeddings = nn.Embedding(size, dim)
         self._vocab: Vocabulary | None = None
         self._tables: dict = {}
+        self._wv_cache: dict | None = None  # model.wv, built on first access (see `wv`)
         if vocab is not None:
             self.vocab = vocab
         self.post_init()
@@ -161,6 +163,7 @@ class Word2VecModel(Word2VecPreTrainedModel):
             )
         self._vocab = vocab
         self._tables = {}
+        self._wv_cache = None
 
     def _require_vocab(self) -> Vocabulary:
         if self._vocab is None:
@@ -196,13 +199,61 @@ class Word2VecModel(Word2VecPreTrainedModel):
 
     @property
     def wv(self):
-        """The trained word vectors as `KeyedVectors` (a float32 copy of the input embeddings, with the counts)."""
+        """The trained word vectors as `KeyedVectors` (with the counts), built once and kept in step with the weights.
+
+        A float32 CPU weight is shared, not copied: `wv.vectors` is a read-only view of `input_embeddings.weight`,
+        which training updates in place, and the cached norms are recomputed after every change (gensim's `wv`
+        likewise is the model's own array). Another device or dtype gets a float32 copy, refreshed on the next access
+        after the weight changed. The same object is returned until the weight tensor or the vocabulary is replaced
+        (e.g. `set_input_embeddings`, `resize_token_embeddings`); assigning `wv.vectors = ...` detaches it from the
+        model (to change the model, write into `input_embeddings.weight` or use `load_embeddings_into`).
+        """
         from .keyed_vectors import KeyedVectors
 
         vocab = self._require_vocab()
-        vectors = self.input_embeddings.weight.detach().to("cpu", torch.float32).numpy().copy()
+        weight = self.input_embeddings.weight
+        if weight.dim() != 2 or weight.shape[0] != len(vocab):
+            raise ValueError(
+                f"input_embeddings has {weight.shape[0]} rows but the vocabulary has {len(vocab)} words: after "
+                "resizing the embeddings, set model.vocab to a Vocabulary of the new size"
+            )
+        identity = (id(vocab), id(weight), weight.data_ptr(), tuple(weight.shape), weight.dtype, weight.device)
+        cache = self.__dict__.get("_wv_cache")
+        if cache is not None and cache["identity"] == identity and cache["kv"].vectors is cache["array"]:
+            kv = cache["kv"]
+            if cache["version"] is not None and cache["version"] != weight._version:  # a stale copy
+                cache["version"] = weight._version
+                cache["array"] = self._copy_input_vectors()
+                kv.vectors = cache["array"]  # resets the norms
+            return kv
+        shared = weight.device.type == "cpu" and weight.dtype == torch.float32 and weight.is_contiguous()
+        if shared:
+            array = weight.detach().numpy()  # shares memory and torch's version counter with the weight
+            array.flags.writeable = False  # edits go through the model (training, load_embeddings_into)
+        else:
+            array = self._copy_input_vectors()
+        version = None if shared else weight._version
         counts = None if vocab.counts_are_synthetic else vocab.counts.copy()
-        return KeyedVectors(list(vocab.index_to_key), vectors, counts)
+        kv = KeyedVectors(list(vocab.index_to_key), array, counts)
+        array = kv.vectors  # the very array the KeyedVectors holds (a view of the weight when shared)
+        if shared:
+            kv._track_source(weight)
+        self._wv_cache = {"identity": identity, "kv": kv, "array": array, "version": version}
+        return kv
+
+    def _copy_input_vectors(self) -> np.ndarray:
+        return self.input_embeddings.weight.detach().to("cpu", torch.float32).numpy().copy()
+
+    def _word_vectors_updated(self) -> None:
+        """Called after the input embeddings were written in place without torch knowing (the numba trainer writes
+        through numpy views): the cached `wv` recomputes its norms (shared) or its copy (other devices/dtypes)."""
+        cache = self.__dict__.get("_wv_cache")
+        if cache is None:
+            return
+        if cache["version"] is None:
+            cache["kv"]._source_changed()
+        else:
+            cache["version"] = -1
 
     # ------------------------------------------------------------------------------------------------------------------
     # The objectives (each returns the loss per prediction and its logits)
@@ -377,6 +428,8 @@ class Word2VecModel(Word2VecPreTrainedModel):
         if kwargs.get("is_main_process", True):
             os.makedirs(save_directory, exist_ok=True)
             vocab.save(os.path.join(save_directory, VOCAB_FILE))
+        if self._auto_class is not None:  # every head of HEADS, for trust_remote_code
+            self.config.auto_map = dict(AUTO_MAP)
         return super().save_pretrained(save_directory, *args, **kwargs)
 
     @classmethod
@@ -422,7 +475,9 @@ class Word2VecModel(Word2VecPreTrainedModel):
             )
         vocab = Vocabulary(list(keyed_vectors.index_to_key), getattr(keyed_vectors, "counts", None))
         model = cls(config, vocab=vocab)
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # another model's wv is a read-only view; torch warns about wrapping it, but it is only read here
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
             model.input_embeddings.weight.copy_(torch.from_numpy(vectors))
         return model
 
@@ -530,7 +585,32 @@ def load_embeddings_into(
     return len(rows)
 
 
-Word2VecConfig.register_for_auto_class()
-Word2VecModel.register_for_auto_class("AutoModel")
+# ----------------------------------------------------------------------------------------------------------------------
+# The heads, declared once: the Auto registration (hf_models.auto), config.json's `auto_map` and the exports
+# (`__all__` here, in hf_models.word2vec and in hf_models) all derive from HEADS. A new head is one more entry.
+# ----------------------------------------------------------------------------------------------------------------------
+HEADS = {  # transformers' Auto class -> the head it builds for an hf_word2vec config
+    "AutoModel": Word2VecModel,
+}
 
-__all__ = ["Word2VecModel", "Word2VecOutput", "Word2VecPreTrainedModel", "load_embeddings_into"]
+
+# Copied from hf_models.bert.modeling_bert._auto_map
+def _auto_map(config_class: type, heads: dict[str, type]) -> dict[str, str]:
+    """config.json's `auto_map`: AutoConfig and every head as "module.Class" of the code saved with the weights."""
+    entries = {"AutoConfig": config_class, **heads}
+    return {auto_name: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}" for auto_name, cls in entries.items()}
+
+
+# Copied from hf_models.bert.modeling_bert._register_for_auto_classes
+def _register_for_auto_classes(config_class: type, heads: dict[str, type]) -> None:
+    """`register_for_auto_class` for the config and every head: save_pretrained then copies the code files."""
+    config_class.register_for_auto_class()
+    for auto_name, cls in heads.items():  # a class under several Auto classes keeps the last one
+        cls.register_for_auto_class(auto_name)
+
+
+AUTO_MAP = _auto_map(Word2VecConfig, HEADS)
+_register_for_auto_classes(Word2VecConfig, HEADS)
+
+__all__ = ["Word2VecOutput", "Word2VecPreTrainedModel", "load_embeddings_into"]
+__all__ += [cls.__name__ for cls in dict.fromkeys(HEADS.values())]

@@ -461,6 +461,7 @@ class _KernelEpoch:
             for thread in threads:
                 thread.join()
             bar.close()
+            self.sync()  # callbacks, and an interrupted run, see the epoch's updates through the model
         if error is not None:
             raise error
         seconds = time.perf_counter() - started
@@ -468,8 +469,15 @@ class _KernelEpoch:
                                    (loss / predictions if predictions else math.nan) if self.compute_loss else None,
                                    alpha)
 
-    def close(self) -> None:
+    def sync(self) -> None:
+        """Make the model's parameters (and its cached `wv`) reflect the kernels' in-place updates."""
         self.weights.write_back()
+        updated = getattr(self.model, "_word_vectors_updated", None)  # absent in a folder saved by older versions
+        if updated is not None:
+            updated()
+
+    def close(self) -> None:
+        self.sync()
 
 
 class _FullSoftmaxEpoch:
