@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_models.cli_utils import (
+    OutputArguments,
     append_results_row,
-    check_output_dir,
     parse_args,
-    setup_cli_logging,
+    results_table_path,
+    setup_output_command,
     write_json,
 )
 from hf_models.ngram import NGramLanguageModel
@@ -46,20 +47,10 @@ class NGramEvalArguments:
         metadata={"help": "Text files to score (one sentence per line; UTF-8, .gz allowed); several may follow the "
                           "flag, or the flag may be repeated.", "nargs": "+", "action": "extend"}
     )
-    output_dir: str = field(metadata={"help": "Where eval_results.json and the results table are written."})
     exclude_oov: bool = field(
         default=False,
         metadata={"help": "Leave out-of-vocabulary words out of the perplexity (SRILM); default: score them as "
                           "<unk> and count them (KenLM)."},
-    )
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Write into a non-empty output_dir (its result files are replaced)."}
-    )
-    results_table: str | None = field(
-        default=None, metadata={"help": "Markdown table that gets a row per file (default OUTPUT_DIR/results.md)."}
-    )
-    log_level: str = field(
-        default="info", metadata={"help": "Logging level.", "choices": ["debug", "info", "warning", "error"]}
     )
 
     def __post_init__(self):
@@ -71,16 +62,15 @@ class NGramEvalArguments:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    (args,) = parse_args((NGramEvalArguments,), argv)
-    setup_cli_logging(args.log_level, logger.name)
-    check_output_dir(args.output_dir, args.overwrite_output_dir)
+    args, out = parse_args((NGramEvalArguments, OutputArguments), argv)
+    setup_output_command(out, logger.name)
     started = time.perf_counter()
     model = NGramLanguageModel.from_pretrained(args.model_name_or_path)
     load_seconds = time.perf_counter() - started
     config = model.config
     logger.info(f"Loaded a {config.order}-gram {config.smoothing} model ({config.vocab_size:,} words, n-grams per "
                 f"order {config.ngram_counts}) from {args.model_name_or_path} in {load_seconds:.2f}s")
-    table = args.results_table or os.path.join(args.output_dir, "results.md")
+    table = results_table_path(out, out.output_dir)
     results = {"model": args.model_name_or_path, "order": config.order, "smoothing": config.smoothing,
                "load_seconds": load_seconds, "files": {}}
     from tqdm.auto import tqdm
@@ -98,11 +88,11 @@ def main(argv: list[str] | None = None) -> dict:
             "task": "language_modeling", "split": os.path.basename(path), "model": args.model_name_or_path,
             "implementation": "hf_models", "examples": scores["sentences"],
             "metrics": {"perplexity": scores["perplexity"], "tokens": scores["tokens"], "oov": scores["oov"]},
-            "output_dir": args.output_dir,
+            "output_dir": out.output_dir,
         })
     if len(args.test_file) == 1:  # the usual case: the scores at the top level too
         results.update(results["files"][args.test_file[0]])
-    write_json(os.path.join(args.output_dir, "eval_results.json"), results)
+    write_json(os.path.join(out.output_dir, "eval_results.json"), results)
     return results
 
 

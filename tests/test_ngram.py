@@ -8,9 +8,8 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import time
+import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -402,26 +401,26 @@ ngram 2=3
 """
 
 
-@pytest.mark.parametrize(
-    ("broken", "message"),
-    [
-        (VALID_ARPA.replace("\\data\\", "data"), r"no \\data\\ line"),
-        (VALID_ARPA.replace("ngram 2=3", "ngram 2=three"), r"line 3: bad n-gram count line"),
-        (VALID_ARPA.replace("ngram 2=3", "ngram 3=3"), r"line 3: n-gram orders must be consecutive"),
-        (VALID_ARPA.replace("\\2-grams:", "\\3-grams:"), r"line 12: expected the section header \\2-grams:"),
-        (VALID_ARPA.replace("-0.4\t한국어 word", "-0.4\t한국어"), r"line 14: a 2-gram line needs"),
-        (VALID_ARPA.replace("-0.8\tword", "minus\tword"), r"line 10: probability 'minus' is not a number"),
-        (VALID_ARPA.replace("-0.8\tword", "0.8\tword"), r"line 10: probability '0.8' is not a valid"),
-        (VALID_ARPA.replace("ngram 2=3", "ngram 2=4"), r"line 16: the \\2-grams: section has 3 lines but the header announces 4"),
-        (VALID_ARPA.replace("ngram 2=3", "ngram 2=2"), r"line 15: more 2-grams than the 2 announced"),
-        (VALID_ARPA.replace("-0.4\t한국어 word", "-0.4\t한국어 missing"), r"line 14: word 'missing' of this 2-gram"),
-        (VALID_ARPA.replace("-0.2\tword </s>", "-0.2\t<s> 한국어"), r"line 15: duplicate 2-gram \(first on line 13\)"),
-        (VALID_ARPA.replace("-0.2\tword </s>", "-0.2\tword </s>\t-0.5"), r"line 15: a backoff on the highest order"),
-        (VALID_ARPA.replace("\\end\\\n", ""), r"no \\end\\ line"),
-        (VALID_ARPA.replace("\\end\\", "\\3-grams:"), r"line 17: expected \\end\\"),
-        (VALID_ARPA.split("\\2-grams:")[0], r"the \\2-grams: section is missing"),
-    ],
-)
+MALFORMED_ARPA = [
+    (VALID_ARPA.replace("\\data\\", "data"), r"no \\data\\ line"),
+    (VALID_ARPA.replace("ngram 2=3", "ngram 2=three"), r"line 3: bad n-gram count line"),
+    (VALID_ARPA.replace("ngram 2=3", "ngram 3=3"), r"line 3: n-gram orders must be consecutive"),
+    (VALID_ARPA.replace("\\2-grams:", "\\3-grams:"), r"line 12: expected the section header \\2-grams:"),
+    (VALID_ARPA.replace("-0.4\t한국어 word", "-0.4\t한국어"), r"line 14: a 2-gram line needs"),
+    (VALID_ARPA.replace("-0.8\tword", "minus\tword"), r"line 10: probability 'minus' is not a number"),
+    (VALID_ARPA.replace("-0.8\tword", "0.8\tword"), r"line 10: probability '0.8' is not a valid"),
+    (VALID_ARPA.replace("ngram 2=3", "ngram 2=4"), r"line 16: the \\2-grams: section has 3 lines but the header announces 4"),
+    (VALID_ARPA.replace("ngram 2=3", "ngram 2=2"), r"line 15: more 2-grams than the 2 announced"),
+    (VALID_ARPA.replace("-0.4\t한국어 word", "-0.4\t한국어 missing"), r"line 14: word 'missing' of this 2-gram"),
+    (VALID_ARPA.replace("-0.2\tword </s>", "-0.2\t<s> 한국어"), r"line 15: duplicate 2-gram \(first on line 13\)"),
+    (VALID_ARPA.replace("-0.2\tword </s>", "-0.2\tword </s>\t-0.5"), r"line 15: a backoff on the highest order"),
+    (VALID_ARPA.replace("\\end\\\n", ""), r"no \\end\\ line"),
+    (VALID_ARPA.replace("\\end\\", "\\3-grams:"), r"line 17: expected \\end\\"),
+    (VALID_ARPA.split("\\2-grams:")[0], r"the \\2-grams: section is missing"),
+]
+
+
+@pytest.mark.parametrize(("broken", "message"), MALFORMED_ARPA)
 def test_malformed_arpa_errors_name_the_line(tmp_path, broken, message):
     path = write_arpa_text(tmp_path / "broken.arpa", broken)
     with pytest.raises(ARPAFormatError, match=message) as error:
@@ -485,6 +484,273 @@ def test_missing_special_tokens_are_added_with_probability_zero(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# The compiled ARPA writer and reader against their line-by-line Python references
+# ----------------------------------------------------------------------------------------------------------------------
+def reference_arpa_text(tables, words, header_comment=""):
+    """The ARPA text written line by line in Python, with `format_log10` (the writer's specification)."""
+    from hf_models.ngram.arpa import format_log10
+
+    out = "".join(f"# {line}\n" for line in header_comment.splitlines()) + "\\data\\\n"
+    out += "".join(f"ngram {k}={n}\n" for k, n in enumerate(tables.ngram_counts, start=1))
+    for k in range(1, tables.order + 1):
+        out += f"\n\\{k}-grams:\n"
+        grams = tables.ngram_words(k)
+        probs = format_log10(tables.log10_probs[k - 1])
+        backoffs = format_log10(tables.log10_backoffs[k - 1]) if k < tables.order else None
+        for i, row in enumerate(grams.tolist()):
+            line = f"{probs[i]}\t{' '.join(words[w] for w in row)}"
+            if backoffs is not None and tables.log10_backoffs[k - 1][i] != 0:
+                line += f"\t{backoffs[i]}"
+            out += line + "\n"
+    return out + "\n\\end\\\n"
+
+
+EDGE_LOG10_VALUES = [0.0, -0.0, -np.inf, -99.0, -1.0, -0.5, -1e-5, -1.2345e-5, 1e-5, -0.0001, -0.001234, 100.0,
+                     -100.0, 9.996, -9.9999999, 12345678.0, 1e21, -3e22, 1e25, 1e-13, -1e-20, 3.4e38, -1e-38, 1e-45,
+                     0.1, -0.30103, -4.7644796, -1.0814836, 2.0 ** -20, 1.5, 10.0, 1000000.0]
+
+
+def test_compiled_log10_formatting_is_format_log10():
+    from hf_models.ngram.arpa import _format_log10_bytes, format_log10
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([
+        np.float32(EDGE_LOG10_VALUES),
+        -rng.exponential(2.0, 20000).astype(np.float32),  # log10 probabilities
+        rng.normal(0, 0.5, 20000).astype(np.float32),  # backoffs, either sign
+        (rng.uniform(-1, 1, 5000) * 10.0 ** rng.integers(-30, 30, 5000)).astype(np.float32),
+        np.float32(10.0 ** np.arange(-30, 30)) * np.float32([1, -1] * 30),  # powers of ten
+        np.nextafter(np.float32(10.0 ** np.arange(-8, 8)), np.float32(0)),  # just below them
+    ])
+    text, lengths = _format_log10_bytes(values)
+    ours = [bytes(row[:n]).decode("ascii") for row, n in zip(text, lengths)]
+    expected = format_log10(values).tolist()
+    assert ours == expected
+    finite = np.isfinite(values)
+    np.testing.assert_array_equal(np.float32(np.array(ours, dtype=np.float64))[finite], values[finite] + 0.0)
+    with pytest.raises(ValueError, match="finite or -inf"):
+        _format_log10_bytes(np.float32([-1.0, np.nan]))
+
+
+@pytest.mark.parametrize(("smoothing", "name"), [("mle", "mle.arpa"), ("modified_kneser_ney", "mkn.arpa.gz"),
+                                                 ("add_k", "add.arpa")])
+def test_write_arpa_is_the_line_by_line_text(tmp_path, smoothing, name):
+    model = fit(smoothing, order=3)  # MLE: -inf probabilities (written -99); KN: backoffs present and absent
+    model.save_arpa(tmp_path / name)
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(tmp_path / name, "rb") as f:
+        written = f.read().decode("utf-8")
+    expected = reference_arpa_text(model.tables(), model.vocab.id_to_word,
+                                   f"hf_models n-gram language model: order=3 smoothing={smoothing}")
+    assert written == expected
+    assert "고양이" in written and (smoothing != "mle" or "\n-99\t" in written)
+
+
+def read_both_ways(path):
+    """(words, tables) from the compiled reader (None if it declines the file) and from the Python reader."""
+    from transformers.utils import logging
+
+    from hf_models.ngram import arpa
+
+    logger = logging.get_logger("test")
+    return (arpa._read_arpa_bytes(Path(path), "<unk>", "<s>", "</s>", logger),
+            arpa._read_arpa(Path(path), "<unk>", "<s>", "</s>", logger))
+
+
+def assert_same_tables(a, b):
+    (words_a, tables_a), (words_b, tables_b) = a, b
+    assert words_a == words_b
+    assert tables_a.ngram_counts == tables_b.ngram_counts
+    for k in range(tables_a.order):
+        np.testing.assert_array_equal(tables_a.keys[k], tables_b.keys[k])
+        np.testing.assert_array_equal(tables_a.log10_probs[k], tables_b.log10_probs[k])
+        if k < tables_a.order - 1:
+            np.testing.assert_array_equal(tables_a.log10_backoffs[k], tables_b.log10_backoffs[k])
+
+
+KENLM_STYLE_ARPA = """Written by a toolkit that puts text before the header.
+\\data\\
+ngram 1=6
+ngram 2=5
+ngram 3=2
+
+\\1-grams:
+-1.5\t<unk>\t0
+0\t<s>\t-0.30103
+-0.69897\t</s>\t0
+-0.8\t한국어\t-1.5e-1
+-inf\t단어\t-INF
+-0.9e0\tword\t+0.25
+
+\\2-grams:
+-0.3 <s> 한국어  -0.2
+-0.4\t한국어 단어\t0
+-99.5\t단어 word\t-0.1
+-0.25\tword </s>
+-0.20000000000000000000001\t<s> word\t0.0
+
+\\3-grams:
+-0.05\t<s> 한국어 단어
+-0.125\t한국어 단어 word\t0
+
+\\end\\
+"""
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_compiled_reader_equals_the_python_reader(tmp_path, monkeypatch, parallel, line_end):
+    """Tabs or spaces, explicit 0 backoffs, -inf / -INF / long or exponent numbers (left to Python's float), <= -99
+    as log10 0, text before \\data\\, CRLF; the sections parsed in one piece or in parallel chunks."""
+    from hf_models.ngram import arpa
+
+    if parallel:
+        monkeypatch.setattr(arpa, "_PARALLEL_LINES", 2)
+    path = write_arpa_text(tmp_path / "kenlm_style.arpa", KENLM_STYLE_ARPA.replace("\n", line_end))
+    fast, slow = read_both_ways(path)
+    assert fast is not None
+    assert_same_tables(fast, slow)
+    words, tables = fast
+    assert words[:3] == ["<unk>", "<s>", "</s>"] and "한국어" in words
+    assert tables.log10_probs[0][words.index("단어")] == -np.inf
+    assert tables.log10_backoffs[0][words.index("단어")] == -np.inf
+    assert tables.log10_probs[1][np.argmin(tables.log10_probs[1])] == -np.inf  # -99.5: log10 0
+
+
+@pytest.mark.parametrize("smoothing", SMOOTHINGS)
+def test_compiled_reader_reads_our_files_and_large_sections_in_parallel(tmp_path, monkeypatch, smoothing):
+    from hf_models.ngram import arpa
+
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(40)] + ["고양이", "가", "매트", "위에"]
+    corpus = [" ".join(rng.choice(words, rng.integers(1, 12))) for _ in range(400)]
+    model = fit(smoothing, order=4, corpus=corpus)
+    model.save_arpa(tmp_path / "model.arpa")
+    monkeypatch.setattr(arpa, "_PARALLEL_LINES", 100)  # every section above 100 lines in parallel chunks
+    fast, slow = read_both_ways(tmp_path / "model.arpa")
+    assert fast is not None
+    assert_same_tables(fast, slow)
+    loaded = NGramLanguageModel.from_arpa(tmp_path / "model.arpa")
+    for sentence in corpus[:50] + ["고양이 가 zzz w1"]:
+        assert loaded.log10_prob(sentence) == model.log10_prob(sentence)
+
+
+MALFORMED_ONLY_FOR_THE_COMPILED_READER = [
+    (VALID_ARPA.replace("-0.8\tword", "-0.8\two\u00a0rd"), r"line 10: a 1-gram line needs"),  # no-break space
+    (VALID_ARPA.replace("-0.7\t</s>", "-0.7\tword"), r"line 10: duplicate unigram 'word'"),
+    (VALID_ARPA.replace("-0.8\tword", "nan\tword"), r"line 10: probability 'nan' is not a valid"),
+    (VALID_ARPA.replace("-0.8\tword\t-0.1", "-0.8\tword\tinf"), r"line 10: backoff 'inf' is not a valid"),
+    (VALID_ARPA.replace("-0.2\tword </s>", "-0.2\tword </s>\t-inf"), r"line 15: a backoff on the highest order"),
+    (VALID_ARPA.replace("-0.4\t한국어 word", "-0.4\t한국어 word </s>"), r"line 14: backoff '</s>' is not a number"),
+    (VALID_ARPA.replace("-0.4\t한국어 word", "-0.4e\t한국어 word"), r"line 14: probability '-0.4e' is not a number"),
+    (VALID_ARPA.replace("-0.3\t<s> 한국어\n", ""), r"line 15: the \\2-grams: section has 2 lines"),
+]
+
+
+@pytest.mark.parametrize(("broken", "message"), MALFORMED_ARPA + MALFORMED_ONLY_FOR_THE_COMPILED_READER)
+def test_the_compiled_reader_leaves_every_malformed_file_to_the_python_reader(tmp_path, broken, message):
+    """The compiled reader declines each malformed file (never returns tables for it); the Python reader then names
+    the line, as from_arpa shows."""
+    from transformers.utils import logging
+
+    from hf_models.ngram import arpa
+
+    path = write_arpa_text(tmp_path / "broken.arpa", broken)
+    assert arpa._read_arpa_bytes(path, "<unk>", "<s>", "</s>", logging.get_logger("test")) is None
+    with pytest.raises(ARPAFormatError, match=message):
+        NGramLanguageModel.from_arpa(path)
+
+
+def test_compiled_reader_declines_invalid_utf8(tmp_path):
+    from transformers.utils import logging
+
+    from hf_models.ngram import arpa
+
+    path = tmp_path / "latin1.arpa"
+    path.write_bytes(VALID_ARPA.encode("utf-8").replace(b"word", b"w\xf6rd"))  # Latin-1, not UTF-8
+    assert arpa._read_arpa_bytes(path, "<unk>", "<s>", "</s>", logging.get_logger("test")) is None
+    with pytest.raises(ARPAFormatError, match="not valid UTF-8"):
+        NGramLanguageModel.from_arpa(path)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Reading training files by blocks
+# ----------------------------------------------------------------------------------------------------------------------
+TRICKY_TEXT = "a b\n\n  spaced   out  \r\n한국어\u3000단어 x\u00a0y\nlast line without newline"
+
+
+@pytest.mark.parametrize("block_bytes", [1, 5, 64, None])
+@pytest.mark.parametrize("lowercase", [False, True])
+def test_line_blocks_are_the_lines_split_on_whitespace(tmp_path, block_bytes, lowercase):
+    from hf_models.ngram.counting import read_line_blocks, read_lines
+
+    for name, text in [("a.txt", TRICKY_TEXT), ("b.txt.gz", TRICKY_TEXT.upper() + "\n"), ("c.txt", ""),
+                       ("d.txt", "\n")]:
+        path = tmp_path / name
+        data = text.encode("utf-8")
+        path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+        expected = [(n, (line.lower() if lowercase else line).split()) for n, line in read_lines(path)]
+        blocks = list(read_line_blocks(path, lowercase=lowercase, block_bytes=block_bytes))
+        got = [(first + i, words) for first, block in blocks for i, words in enumerate(block)]
+        assert got == expected, name
+
+
+def test_file_errors_keep_their_order_and_line(tmp_path, monkeypatch):
+    from hf_models.ngram import counting
+
+    path = tmp_path / "train.txt"
+    path.write_bytes(b"a b\nc d\nthe </s> e\nf \xff g\n")  # </s> on line 3 comes before the bad byte on line 4
+    for block_bytes in (1 << 20, 6):
+        monkeypatch.setattr(counting, "_BLOCK_BYTES", block_bytes)
+        with pytest.raises(ValueError, match=r"train\.txt, line 3: .*'</s>'"):
+            NGramLanguageModel.fit(path, order=2, smoothing="mle")
+    path.write_bytes(b"a b\nc d\ne\nf \xff g\n")
+    with pytest.raises(ValueError, match=r"train\.txt, line 4: not valid UTF-8 \(invalid start byte at byte 2\)"):
+        NGramLanguageModel.fit(path, order=2, smoothing="mle")
+
+
+def test_fit_on_files_in_small_blocks_is_the_same_model(tmp_path, monkeypatch):
+    from hf_models.ngram import counting
+
+    path = tmp_path / "train.txt"
+    path.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    reference = fit("modified_kneser_ney", order=3)
+    monkeypatch.setattr(counting, "_BLOCK_BYTES", 7)  # blocks of one or two lines
+    model = fit("modified_kneser_ney", order=3, corpus=path)
+    assert model.vocab == reference.vocab
+    assert model.fit_statistics["sentences"] == len(CORPUS)
+    for a, b in zip(model.tables().keys, reference.tables().keys):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(model.tables().log10_probs, reference.tables().log10_probs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unique_with_an_unstable_sort_is_numpy_unique():
+    from hf_models.ngram.counting import _unique
+
+    rng = np.random.default_rng(2)
+    for keys in (rng.integers(0, 50, 1000), np.arange(10), np.zeros(0, dtype=np.int64), np.full(7, 3)):
+        keys = keys.astype(np.int64)
+        unique, first, inverse, counts = _unique(keys)
+        expected = np.unique(keys, return_inverse=True, return_counts=True)
+        np.testing.assert_array_equal(unique, expected[0])
+        np.testing.assert_array_equal(inverse, expected[1])
+        np.testing.assert_array_equal(counts, expected[2])
+        np.testing.assert_array_equal(keys[first], unique)  # an occurrence of each key
+
+
+def test_sort_with_order_is_a_stable_argsort():
+    from hf_models.ngram.counting import sort_with_order
+
+    rng = np.random.default_rng(3)
+    for keys in (rng.integers(0, 30, 500), rng.integers(0, 2**62, 100), np.zeros(0, dtype=np.int64), np.arange(5)[::-1]):
+        keys = keys.astype(np.int64)  # 2**62: too large to pack with the position, sorted by argsort
+        sorted_keys, order = sort_with_order(keys)
+        np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+        np.testing.assert_array_equal(sorted_keys, np.sort(keys))
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # Saving, loading, the hub
 # ----------------------------------------------------------------------------------------------------------------------
 def test_save_pretrained_round_trip_with_korean(tmp_path):
@@ -536,27 +802,11 @@ def test_trust_remote_code_loads_the_saved_code(tmp_path):
 
 
 def test_push_to_hub_uploads_the_vocabulary(monkeypatch):
-    from huggingface_hub import ModelCard, ModelCardData
-    from transformers.utils import hub
+    from compat import record_hub_commits
 
-    uploads = []
-
-    class RecordingApi:
-        def create_repo(self, repo_id, **kwargs):
-            return SimpleNamespace(repo_id=repo_id)
-
-        def create_branch(self, **kwargs):
-            pass
-
-        def create_commit(self, repo_id, operations, **kwargs):
-            uploads.append({op.path_in_repo: Path(op.path_or_fileobj).read_bytes() for op in operations})
-            return SimpleNamespace(commit_url="fake://commit")
-
-    monkeypatch.setattr(hub, "hf_api", lambda: RecordingApi())
-    card = ModelCard.from_template(ModelCardData(library_name="transformers"), model_description="test")
-    monkeypatch.setattr(hub, "create_and_tag_model_card", lambda repo_id, tags=None, token=None: card)
+    commits = record_hub_commits(monkeypatch)
     fit("kneser_ney", order=2).push_to_hub("someone/tiny-ngram")
-    files = uploads[0]
+    files = commits[0]["files"]
     assert {"config.json", "model.safetensors", "vocab.txt", "modeling_ngram.py"} <= set(files)
     assert "고양이" in files["vocab.txt"].decode("utf-8").split("\n")
 
@@ -698,13 +948,51 @@ def test_vocabulary_file_errors(tmp_path):
 @requires_shared_data
 def test_penn_treebank_modified_kneser_ney_5gram_matches_lmplz():
     ptb = shared_data_dir() / "ptb"
-    started = time.perf_counter()
     model = NGramLanguageModel.fit(ptb / "ptb.train.txt", order=5, smoothing="modified_kneser_ney")
     result = model.perplexity(ptb / "ptb.test.txt")
-    seconds = time.perf_counter() - started
     assert result["perplexity"] == pytest.approx(141.19, rel=0.005)
     assert result["tokens"] == 82430 and result["oov"] == 4794  # PTB's literal <unk> counts as OOV, as in KenLM
     # lmplz's n-gram counts and discounts on the same text (its vocabulary also holds its own empty <unk>)
     assert model.config.ngram_counts[1:] == [264990, 586558, 717733, 737952]
     np.testing.assert_allclose(model.config.discounts[4], [0.959671, 1.3879, 1.24171], atol=1e-5)
-    assert seconds < 10, f"build + score took {seconds:.1f}s"
+
+
+_ARPA_ROUNDTRIP = r"""
+import sys
+from hf_models.ngram import NGramLanguageModel
+lm = NGramLanguageModel.fit([["a", "b", "c", "a", "b", "d"]] * 20, order=3, discount_fallback=True)
+lm.save_arpa(sys.argv[1])
+NGramLanguageModel.from_arpa(sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_arpa_kernels_announce_their_compilation_and_cache_in_the_user_folder(tmp_path):
+    """The ARPA writing/reading kernels (numba) cache in $XDG_CACHE_HOME/hf_models/numba, never in the package, and a
+    cold cache is announced with a warning naming the folder; a warm one is silent."""
+    import subprocess
+    import sys
+
+    from hf_models.ngram import arpa
+
+    package = Path(arpa.__file__).parent
+    before = {path: path.stat().st_mtime_ns for path in package.rglob("*.nb[ic]")}
+    env = {key: value for key, value in os.environ.items() if key not in ("NUMBA_CACHE_DIR", "HF_MODELS_CACHE")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    cache = tmp_path / "xdg" / "hf_models" / "numba"
+
+    def run():
+        result = subprocess.run([sys.executable, "-c", _ARPA_ROUNDTRIP, str(tmp_path / "m.arpa")], env=env,
+                                capture_output=True, text=True, timeout=600, check=False)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    cold = run()
+    names = [path.name for path in cache.rglob("*") if path.is_file()]
+    for kernel in ("_write_lines_kernel", "_parse_section"):
+        assert any(name.startswith(f"arpa.{kernel}") and name.endswith(".nbi") for name in names), names
+        assert f"Compiling the n-gram kernel {kernel} with numba" in cold.stderr
+    assert str(cache) in cold.stderr
+    assert {path: path.stat().st_mtime_ns for path in package.rglob("*.nb[ic]")} == before, "cached in the package"
+    warm = run()
+    assert "Compiling" not in warm.stderr + warm.stdout

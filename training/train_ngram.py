@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_models.cli_utils import (
+    OutputArguments,
     append_results_row,
-    check_output_dir,
     parse_args,
-    setup_cli_logging,
+    results_table_path,
+    setup_output_command,
     write_json,
 )
 from hf_models.ngram import NGramConfig, NGramLanguageModel
@@ -43,7 +44,6 @@ class NGramTrainingArguments:
         metadata={"help": "Training text: one sentence per line, words separated by whitespace (UTF-8, .gz "
                           "allowed). Several files may follow the flag, or repeat it.", "nargs": "+", "action": "extend"}
     )
-    output_dir: str = field(metadata={"help": "Where the model, train_results.json and the results table go."})
     order: int = field(default=3, metadata={"help": "n, the length of the longest n-gram."})
     smoothing: str = field(
         default="modified_kneser_ney",
@@ -75,16 +75,6 @@ class NGramTrainingArguments:
         metadata={"help": "Leave out-of-vocabulary words out of the perplexity (SRILM); default: score them as "
                           "<unk> and count them (KenLM)."},
     )
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Write into a non-empty output_dir (its files are replaced)."}
-    )
-    results_table: str | None = field(
-        default=None, metadata={"help": "Markdown table that gets a row per evaluated file (default "
-                                        "OUTPUT_DIR/results.md)."}
-    )
-    log_level: str = field(
-        default="info", metadata={"help": "Logging level.", "choices": ["debug", "info", "warning", "error"]}
-    )
 
     def __post_init__(self):
         for flag, path in [("--train_file", p) for p in self.train_file] + [
@@ -114,16 +104,15 @@ def evaluate_file(model: NGramLanguageModel, path: str, exclude_oov: bool) -> di
 
 
 def main(argv: list[str] | None = None) -> dict:
-    (args,) = parse_args((NGramTrainingArguments,), argv)
-    setup_cli_logging(args.log_level, logger.name)
-    check_output_dir(args.output_dir, args.overwrite_output_dir)
+    args, out = parse_args((NGramTrainingArguments, OutputArguments), argv)
+    setup_output_command(out, logger.name)
     config = args.config()
     logger.info(f"Building a {config.order}-gram {config.smoothing} model from {', '.join(args.train_file)}")
     sources = [Path(p) for p in args.train_file]
-    model = NGramLanguageModel.fit(sources, config, progress=args.log_level in ("debug", "info"))
+    model = NGramLanguageModel.fit(sources, config, progress=out.show_progress)
     stats = model.fit_statistics
-    os.makedirs(args.output_dir, exist_ok=True)
-    model.save_pretrained(args.output_dir)
+    os.makedirs(out.output_dir, exist_ok=True)
+    model.save_pretrained(out.output_dir)
     results = {
         "order": config.order,
         "smoothing": config.smoothing,
@@ -132,12 +121,12 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if args.arpa:
         started = time.perf_counter()
-        arpa_path = os.path.join(args.output_dir, "model.arpa")
+        arpa_path = os.path.join(out.output_dir, "model.arpa")
         model.save_arpa(arpa_path)
         results["arpa_file"] = arpa_path
         results["arpa_seconds"] = time.perf_counter() - started
         logger.info(f"Wrote {arpa_path} in {results['arpa_seconds']:.2f}s")
-    table = args.results_table or os.path.join(args.output_dir, "results.md")
+    table = results_table_path(out, out.output_dir)
     for split, path in (("validation", args.validation_file), ("test", args.test_file)):
         if path is None:
             continue
@@ -150,10 +139,10 @@ def main(argv: list[str] | None = None) -> dict:
             "task": "language_modeling", "split": split, "model": f"{config.order}-gram {config.smoothing}",
             "implementation": "hf_models", "examples": scores["sentences"],
             "metrics": {"perplexity": scores["perplexity"], "tokens": scores["tokens"], "oov": scores["oov"]},
-            "output_dir": args.output_dir,
+            "output_dir": out.output_dir,
         })
-    write_json(os.path.join(args.output_dir, "train_results.json"), results)
-    logger.info(f"Saved the model and train_results.json to {args.output_dir}")
+    write_json(os.path.join(out.output_dir, "train_results.json"), results)
+    logger.info(f"Saved the model and train_results.json to {out.output_dir}")
     return results
 
 

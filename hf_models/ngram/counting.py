@@ -108,7 +108,7 @@ class NGramVocabulary:
 
 def check_word(word) -> None:
     """A word must be a non-empty string without whitespace (it is written to ARPA files and vocab.txt)."""
-    if not isinstance(word, str) or not word or any(c.isspace() for c in word):
+    if not isinstance(word, str) or word.split() != [word]:  # empty, or holds whitespace
         raise ValueError(f"invalid word {word!r}: words are non-empty strings without whitespace")
 
 
@@ -140,6 +140,70 @@ def _is_path(item) -> bool:
     return isinstance(item, os.PathLike)
 
 
+_BLOCK_BYTES = 1 << 23
+
+
+def read_line_blocks(path: str | os.PathLike, lowercase: bool = False, block_bytes: int | None = None):
+    """(first line number, [words of each line]) for blocks of whole lines of a UTF-8 text file, streamed.
+
+    The same lines and words as `read_lines` + str.split, decoded and split a block (about `block_bytes`) at a time
+    at C speed. A decoding error is raised after the block of the lines before it, naming its line.
+    """
+    block_bytes = block_bytes or _BLOCK_BYTES
+    line_number = 1
+    rest = b""
+    with open_text(path) as f:
+        while True:
+            chunk = f.read(block_bytes)
+            data = rest + chunk
+            if chunk:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = data
+                    continue
+                data, rest = data[:cut], data[cut:]
+            if not data:
+                return
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as error:
+                line_start = data.rfind(b"\n", 0, error.start) + 1
+                if line_start:
+                    yield line_number, _split_block(data[:line_start].decode("utf-8"), lowercase)
+                bad_line = line_number + data.count(b"\n", 0, line_start)
+                raise ValueError(f"{path}, line {bad_line}: not valid UTF-8 ({error.reason} at byte "
+                                 f"{error.start - line_start})") from None
+            block = _split_block(text, lowercase)
+            yield line_number, block
+            line_number += len(block)
+            if not chunk:
+                return
+
+
+def _split_block(text: str, lowercase: bool) -> list[list[str]]:
+    lines = (text.lower() if lowercase else text).split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the text ends with a newline
+    return list(map(str.split, lines))
+
+
+def _sentences_or_file_blocks(sources, lowercase: bool):
+    """iter_sentences, except that files come as ((path, first line number, [words of each line]), None) blocks."""
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [Path(sources)]
+    elif isinstance(sources, (bytes, dict)) or not isinstance(sources, Iterable):
+        yield from iter_sentences(sources, lowercase)  # raises its TypeError
+        return
+    index = 0
+    for item in sources:
+        if _is_path(item):
+            for first_line, block in read_line_blocks(item, lowercase):
+                yield (item, first_line, block), None
+        else:
+            yield _item_words(item, index, lowercase), f"sentence {index}"
+            index += 1
+
+
 def iter_sentences(sources, lowercase: bool = False) -> Iterator[tuple[list[str], str]]:
     """(words, where) for every sentence of `sources`, streamed.
 
@@ -161,16 +225,17 @@ def iter_sentences(sources, lowercase: bool = False) -> Iterator[tuple[list[str]
             for line_number, line in read_lines(item):
                 yield (line.lower() if lowercase else line).split(), f"{item}, line {line_number}"
             continue
-        if isinstance(item, str):
-            words = (item.lower() if lowercase else item).split()
-        elif isinstance(item, (list, tuple)):
-            words = [w.lower() for w in item] if lowercase else list(item)
-        else:
-            raise TypeError(
-                f"sentence {index}: expected a list of words, a string or a file path, got {type(item).__name__}"
-            )
-        yield words, f"sentence {index}"
+        yield _item_words(item, index, lowercase), f"sentence {index}"
         index += 1
+
+
+def _item_words(item, index: int, lowercase: bool) -> list[str]:
+    """The words of a sentence given as a string or a list of words."""
+    if isinstance(item, str):
+        return (item.lower() if lowercase else item).split()
+    if isinstance(item, (list, tuple)):
+        return [w.lower() for w in item] if lowercase else list(item)
+    raise TypeError(f"sentence {index}: expected a list of words, a string or a file path, got {type(item).__name__}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -267,8 +332,25 @@ def build_vocabulary_and_encode(
         _ = provisional[special]  # reserve ids 0, 1, 2
     lookup = provisional.__getitem__
     specials = (bos_token, eos_token)
+    special_ids = (provisional[bos_token], provisional[eos_token])
     chunks, current, lengths = [], [], []
-    for words, where in iter_sentences(sources, lowercase):
+    for words, where in _sentences_or_file_blocks(sources, lowercase):
+        if where is None:  # a block of lines of a file: (path, first line number, the lines' words)
+            path, first_line, block = words
+            ids = np.fromiter(map(lookup, itertools.chain.from_iterable(block)), dtype=np.int64)
+            block_lengths = list(map(len, block))
+            bad = np.flatnonzero((ids == special_ids[0]) | (ids == special_ids[1]))
+            if len(bad):  # the first line with <s> or </s>
+                line = int(np.searchsorted(np.cumsum(block_lengths), bad[0], side="right"))
+                _check_sentence(block[line], f"{path}, line {first_line + line}", specials)
+            # words from str.split() are non-empty and hold no whitespace: check_word has nothing to check
+            chunks.append(np.array(current, dtype=np.int64))
+            chunks.append(ids)
+            current = []
+            lengths.extend(block_lengths)
+            if progress is not None:
+                progress.update(len(block))
+            continue
         if bos_token in words or eos_token in words:
             _check_sentence(words, where, specials)
         size_before = len(provisional)
@@ -357,16 +439,44 @@ def count_ngrams(corpus: EncodedCorpus, order: int, vocab_size: int) -> list[Cou
         ends = np.flatnonzero(history >= k - 1)  # positions where a k-gram ends
         prefix_ids = ids_prev[ends - 1]
         keys = prefix_ids * vocab_size + tokens[ends]
-        unique_keys, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
-                                                        return_counts=True)
+        unique_keys, first, inverse, counts = _unique(keys)
         ids = np.full(len(tokens), -1, dtype=np.int64)
         ids[ends] = inverse
         prefix = unique_keys // vocab_size
-        suffix = ids_prev[ends[first]]  # the (k-1)-gram w2..wk ends where the k-gram ends
+        suffix = ids_prev[ends[first]]  # the (k-1)-gram w2..wk ends where the k-gram ends (at any occurrence)
         tables.append(CountTable(keys=unique_keys, counts=counts.astype(np.int64), prefix=prefix, suffix=suffix,
                                  starts_with_bos=tables[-1].starts_with_bos[prefix]))
         ids_prev = ids
     return tables
+
+
+def sort_with_order(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(np.sort(keys), an argsort of keys) of non-negative int64 keys, stable.
+
+    When key and position fit in 63 bits together, each key is packed with its position (key << b | position) and
+    the packed values are sorted by value (numpy's vectorised sort, several times faster than an argsort).
+    """
+    n = len(keys)
+    bits = max(1, (n - 1).bit_length())
+    if n and int(keys.min()) >= 0 and int(keys.max()) < 1 << (63 - bits):
+        packed = (keys << bits) | np.arange(n, dtype=np.int64)
+        packed.sort()
+        return packed >> bits, packed & ((1 << bits) - 1)
+    order = np.argsort(keys, kind="stable")
+    return keys[order], order
+
+
+def _unique(keys: np.ndarray):
+    """np.unique(keys, return_index=True, return_inverse=True, return_counts=True), with an unstable sort (several
+    times faster): `first` is the position of one occurrence of each key, not necessarily the first."""
+    sorted_keys, order = sort_with_order(keys)
+    is_new = np.ones(len(keys), dtype=bool)
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=is_new[1:])
+    starts = np.flatnonzero(is_new)
+    inverse = np.empty(len(keys), dtype=np.int64)
+    inverse[order] = np.cumsum(is_new) - 1
+    counts = np.diff(np.append(starts, len(keys)))
+    return sorted_keys[starts], order[starts], inverse, counts
 
 
 __all__ = [
@@ -383,5 +493,6 @@ __all__ = [
     "encode_corpus",
     "iter_sentences",
     "pad_sentences",
+    "read_line_blocks",
     "read_lines",
 ]

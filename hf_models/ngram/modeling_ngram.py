@@ -48,13 +48,6 @@ logger = logging.get_logger(__name__)
 LN_10 = math.log(10.0)
 _DISTRIBUTION_ROWS = 256  # rows of [rows, V] float64 computed at once by forward()
 
-AUTO_MAP = {
-    "AutoConfig": "configuration_ngram.NGramConfig",
-    "AutoModel": "modeling_ngram.NGramLanguageModel",
-    "AutoModelForCausalLM": "modeling_ngram.NGramLanguageModel",
-}
-
-
 class TokenScore(NamedTuple):
     """The score of one predicted token: log10 p(token | context), the length of the n-gram that matched, and
     whether the token is out of the vocabulary (scored as `<unk>`)."""
@@ -160,9 +153,8 @@ class NGramLanguageModel(NGramPreTrainedModel, GenerationMixin):
         estimated = time.perf_counter()
 
         config.vocab_size = len(vocab)
-        config.ngram_counts = tables.ngram_counts
         config.discounts = discounts
-        model = cls(config, vocab)
+        model = cls(config, vocab)  # empty buffers: _set_tables stores the tables and config.ngram_counts
         model._set_tables(tables)
         model.fit_statistics = {
             "sentences": corpus.num_sentences,
@@ -199,13 +191,12 @@ class NGramLanguageModel(NGramPreTrainedModel, GenerationMixin):
         """Store `tables` in the buffers (and their sizes in the config, so from_pretrained can allocate them)."""
         if tables.order != self.config.order:
             raise ValueError(f"tables of order {tables.order} for a model of order {self.config.order}")
-        for k in range(1, tables.order + 1):
-            self.register_buffer(f"keys_{k}", torch.from_numpy(np.array(tables.keys[k - 1], dtype=np.int64)))
-            self.register_buffer(f"log10_probs_{k}",
-                                 torch.from_numpy(np.array(tables.log10_probs[k - 1], dtype=np.float32)))
+        for k in range(1, tables.order + 1):  # the buffers share the arrays' memory (no copy when already contiguous)
+            self.register_buffer(f"keys_{k}", torch.from_numpy(_writable(tables.keys[k - 1], np.int64)))
+            self.register_buffer(f"log10_probs_{k}", torch.from_numpy(_writable(tables.log10_probs[k - 1], np.float32)))
             if k < tables.order:
                 self.register_buffer(f"log10_backoffs_{k}",
-                                     torch.from_numpy(np.array(tables.log10_backoffs[k - 1], dtype=np.float32)))
+                                     torch.from_numpy(_writable(tables.log10_backoffs[k - 1], np.float32)))
         self.config.vocab_size = tables.vocab_size
         self.config.ngram_counts = tables.ngram_counts
 
@@ -492,7 +483,7 @@ class NGramLanguageModel(NGramPreTrainedModel, GenerationMixin):
         """Read an ARPA file (KenLM, SRILM or `save_arpa`; gzip allowed): same scores as the file's own toolkit."""
         words, tables = read_arpa(path, unk_token=unk_token, bos_token=bos_token, eos_token=eos_token)
         config = NGramConfig(order=tables.order, smoothing="arpa", unk_token=unk_token, bos_token=bos_token,
-                             eos_token=eos_token, vocab_size=len(words), ngram_counts=tables.ngram_counts)
+                             eos_token=eos_token, vocab_size=len(words))  # ngram_counts: set by _set_tables
         vocab = NGramVocabulary(words[3:], unk_token=unk_token, bos_token=bos_token, eos_token=eos_token)
         model = cls(config, vocab)
         model._set_tables(tables)
@@ -538,6 +529,12 @@ model.save_arpa("model.arpa")  # for KenLM or SRILM
 NGramForCausalLM = NGramLanguageModel
 
 
+def _writable(array: np.ndarray, dtype) -> np.ndarray:
+    """`array` as a contiguous writable array of `dtype` (itself when it already is one, a copy otherwise)."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    return array if array.flags.writeable else array.copy()
+
+
 def _histories(ids: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     """For every position of a [batch, length] id matrix, how many previous tokens may serve as context.
 
@@ -580,7 +577,33 @@ def train_ngram(sentences_or_files, order: int = 3, smoothing: str = "modified_k
                                   progress=progress)
 
 
-NGramConfig.register_for_auto_class()
-NGramLanguageModel.register_for_auto_class("AutoModelForCausalLM")
+# ----------------------------------------------------------------------------------------------------------------------
+# The heads, declared once: the Auto registration (hf_models.auto), config.json's `auto_map` and the exports
+# (`__all__` here, in hf_models.ngram and in hf_models) all derive from HEADS. A new head is one more entry.
+# ----------------------------------------------------------------------------------------------------------------------
+HEADS = {  # transformers' Auto class -> the head it builds for an hf_ngram config (one class serves both)
+    "AutoModel": NGramLanguageModel,
+    "AutoModelForCausalLM": NGramLanguageModel,
+}
 
-__all__ = ["NGramForCausalLM", "NGramLanguageModel", "NGramPreTrainedModel", "TokenScore", "train_ngram"]
+
+# Copied from hf_models.bert.modeling_bert._auto_map
+def _auto_map(config_class: type, heads: dict[str, type]) -> dict[str, str]:
+    """config.json's `auto_map`: AutoConfig and every head as "module.Class" of the code saved with the weights."""
+    entries = {"AutoConfig": config_class, **heads}
+    return {auto_name: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}" for auto_name, cls in entries.items()}
+
+
+# Copied from hf_models.bert.modeling_bert._register_for_auto_classes
+def _register_for_auto_classes(config_class: type, heads: dict[str, type]) -> None:
+    """`register_for_auto_class` for the config and every head: save_pretrained then copies the code files."""
+    config_class.register_for_auto_class()
+    for auto_name, cls in heads.items():  # a class under several Auto classes keeps the last one
+        cls.register_for_auto_class(auto_name)
+
+
+AUTO_MAP = _auto_map(NGramConfig, HEADS)
+_register_for_auto_classes(NGramConfig, HEADS)
+
+__all__ = ["NGramForCausalLM", "NGramPreTrainedModel", "TokenScore", "train_ngram"]
+__all__ += [cls.__name__ for cls in dict.fromkeys(HEADS.values())]
