@@ -50,3 +50,39 @@ def record_hub_uploads(monkeypatch) -> list[tuple[str, list[str]]]:
         monkeypatch.setattr(transformers.trainer, "create_repo", create_repo)
         monkeypatch.setattr(transformers.trainer, "upload_folder", upload_folder)
     return uploads
+
+
+def record_hub_commits(monkeypatch) -> list[dict]:
+    """Replace the Hub client of `PushToHubMixin.push_to_hub` (transformers.utils.hub) by a recorder; return the list
+    that each commit appends {"repo_id", "files": {path in repo: bytes}} to. Later 5.x releases call `hf_api()`, 5.0
+    the module-level `create_repo`, `create_branch` and `create_commit` of huggingface_hub. The model card is a
+    fixed template (building it would ask the Hub)."""
+    import transformers.utils.hub as hub
+    from huggingface_hub import ModelCard, ModelCardData
+
+    commits: list[dict] = []
+
+    def create_repo(repo_id, *args, **kwargs):
+        return SimpleNamespace(repo_id=repo_id)
+
+    def create_branch(*args, **kwargs):
+        return None
+
+    def create_commit(repo_id=None, operations=(), *args, **kwargs):
+        files = {}
+        for op in operations:
+            with open(op.path_or_fileobj, "rb") as f:
+                files[op.path_in_repo] = f.read()
+        commits.append({"repo_id": repo_id, "files": files})
+        return SimpleNamespace(commit_url="fake://commit", oid="0" * 40)
+
+    if hasattr(hub, "hf_api"):
+        api = SimpleNamespace(create_repo=create_repo, create_branch=create_branch, create_commit=create_commit)
+        monkeypatch.setattr(hub, "hf_api", lambda: api)
+    else:
+        for name, function in (("create_repo", create_repo), ("create_branch", create_branch),
+                               ("create_commit", create_commit)):
+            monkeypatch.setattr(hub, name, function)
+    card = ModelCard.from_template(ModelCardData(library_name="transformers"), model_description="test")
+    monkeypatch.setattr(hub, "create_and_tag_model_card", lambda *args, **kwargs: card)
+    return commits

@@ -6,16 +6,23 @@ evaluate (they read these variables once, when they are first imported):
 - the Hugging Face Hub is unreachable in CI, so every HF library runs offline;
 - `HF_HOME` points at a fresh temporary folder for the whole session, so tests never read or write the user's cache
   (remote-code modules, datasets, metrics); it is removed when the session ends.
+
+Every test runs with one torch thread (tiny models on shared cores: more threads only spin against each other); a test
+that needs more says so with `@pytest.mark.threads(n)`. Tests that take more than about 5 s on 2 cores are marked
+`@pytest.mark.slow` (`-m "not slow"` skips them). `--durations-json PATH` (or the environment variable
+`HF_MODELS_TEST_DURATIONS_JSON=PATH`) writes every test's duration and the suite's wall time to a JSON file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import warnings
 from pathlib import Path
 
@@ -108,17 +115,96 @@ def _seed_torch():
     yield
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny models on a shared 2-core machine: one thread avoids OpenMP spin-waiting against other processes."""
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread_for_the_session():
+    """One torch thread from the start, so that module- and session-scoped fixtures (a model trained once for a
+    module, say) run single-threaded too; `_torch_threads` then sets each test's count."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads(request, _one_torch_thread_for_the_session):
+    """One torch thread per test unless the test is marked `@pytest.mark.threads(n)`: tiny models on a shared 2-core
+    machine run faster, and steadier, without OpenMP threads spin-waiting against other processes."""
+    marker = request.node.get_closest_marker("threads")
+    wanted = int(marker.args[0]) if marker is not None and marker.args else 1
+    if wanted < 1:
+        raise pytest.UsageError(f"@pytest.mark.threads({wanted}): the number of threads must be at least 1")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(wanted)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread():
+    """Kept for tests that ask for it explicitly: every test already runs with one torch thread (`_torch_threads`)."""
+    yield
+
+
+DURATIONS_ENV = "HF_MODELS_TEST_DURATIONS_JSON"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--durations-json", metavar="PATH", default=None,
+                     help="write every test's duration and the session's wall time to PATH as JSON "
+                          f"(or set {DURATIONS_ENV})")
+
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a longer test (seconds, not milliseconds)")
+    config.addinivalue_line("markers",
+                            "slow: a test that takes more than about 5 s on 2 cores (deselect: -m 'not slow')")
+    config.addinivalue_line("markers", "threads(n): run the test with n torch threads instead of the default 1")
+    path = config.getoption("--durations-json", default=None) or os.environ.get(DURATIONS_ENV)
+    if path:
+        config.pluginmanager.register(_DurationsRecorder(Path(path)), "hf_models_durations_json")
+
+
+class _DurationsRecorder:
+    """Collects the setup + call + teardown time of every test and writes them, slowest first, when the session ends."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.started = time.perf_counter()
+        self.tests: dict[str, dict] = {}
+
+    def pytest_runtest_logreport(self, report):
+        entry = self.tests.setdefault(report.nodeid, {"nodeid": report.nodeid, "seconds": 0.0, "outcome": "passed",
+                                                      "slow": "slow" in report.keywords})
+        entry["seconds"] += report.duration
+        if report.failed:
+            entry["outcome"] = "failed" if report.when == "call" else "error"
+        elif report.skipped and entry["outcome"] == "passed":
+            entry["outcome"] = "skipped"
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        tests = sorted(self.tests.values(), key=lambda t: -t["seconds"])
+        for entry in tests:
+            entry["seconds"] = round(entry["seconds"], 4)
+        summary = {
+            "wall_seconds": round(time.perf_counter() - self.started, 2),
+            "tests": len(tests),
+            "test_seconds": round(sum(t["seconds"] for t in tests), 2),
+            "slow_tests": sum(t["slow"] for t in tests),
+            "slow_test_seconds": round(sum(t["seconds"] for t in tests if t["slow"]), 2),
+            "outcomes": {o: sum(t["outcome"] == o for t in tests) for o in ("passed", "failed", "error", "skipped")},
+            "torch_threads_default": 1,
+            "cpu_count": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "exit_status": int(exitstatus),
+        }
+        try:
+            import transformers
+
+            summary["transformers"] = transformers.__version__
+        except ImportError:  # pragma: no cover
+            pass
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({"summary": summary, "tests": tests}, indent=1) + "\n", encoding="utf-8")
 
 
 def pytest_sessionfinish(session, exitstatus):

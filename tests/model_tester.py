@@ -1,4 +1,4 @@
-"""The model-tester mixin every family of hf_models reuses (BERT now; GPT, T5, LSTM, ... later).
+"""The model-tester mixin every family of hf_models reuses (BERT, RNN, Seq2Seq now; Transformer, GPT, T5 later).
 
 In the manner of transformers' `ModelTesterMixin`, but pytest-native: a family writes a small "model tester" that
 builds a tiny config and inputs, and a test class that mixes in `ModelTesterMixin`. Every generic test below then runs
@@ -20,10 +20,35 @@ What a family's test class provides
   the head in eval mode without labels (hidden states and attentions excluded: they are tested separately).
 - `auto_model_classes`: `{model class: transformers Auto class}` (for example `{BertModel: AutoModel}`).
 
-Optional switches (class attributes): `has_attentions` (True), `test_sdpa` (True; also needs `_supports_sdpa` on the
-class), `test_padding` (True: the batching test pads; False: it batches equal-length sequences),
-`pad_token_id_attr` ("pad_token_id": the config field used for padding), `training_steps` (8), `training_lr`
-(1e-3), `batching_atol` (1e-5), `sdpa_atol` (1e-5).
+Encoder-decoders (the config says `is_encoder_decoder=True`)
+-------------------------------------------------------------
+`inputs_dict` then also holds the target: `decoder_input_ids` (batch, target_seq) and, when the family takes it, a
+right-padded `decoder_attention_mask`; with `return_labels` the head adds its `labels` (batch, target_seq). The
+batching test pads the source *and* the target (different lengths in each), and cuts every output along the source
+or the target axis, whichever matches. The hidden-state and attention test reads `encoder_hidden_states`,
+`decoder_hidden_states`, `encoder_attentions`, `decoder_attentions` (causal) and `cross_attentions`; the tester may
+set `num_encoder_layers` / `num_decoder_layers` (default `num_hidden_layers`). A family whose outputs differ from
+transformers' layout overrides `expected_hidden_states` / `expected_attentions` (below). The generation tests live in
+`tests/generation_tester.py` (`GenerationTesterMixin`), which can be mixed into the same test class.
+
+Hooks for the per-layer outputs
+-------------------------------
+- `expected_hidden_states(model_class, inputs, config)` -> `{output name: (number of tensors, shape of each)}` with
+  `output_hidden_states=True`; the last one must equal `last_hidden_state` / `encoder_last_hidden_state`.
+- `expected_attentions(model_class, inputs, config)` -> `{output name: (number of maps, shape, allowed)}` with
+  `output_attentions=True`, `allowed` a bool tensor broadcastable to the shape (False: padding, future positions):
+  every row must be a probability distribution over the allowed keys. The defaults follow transformers' layout and
+  the switches `has_attentions` and `is_causal` (False; True for a decoder-only model's self-attention).
+
+Optional switches (class attributes): `has_attentions` (True), `is_causal` (False), `test_sdpa` (True; also needs
+`_supports_sdpa` on the class), `test_padding` (True: the batching test pads; False: it batches equal-length
+sequences), `pad_token_id_attr` ("pad_token_id": the config field used for padding), `training_steps` (8),
+`training_lr` (1e-3), `batching_atol` (1e-5), `sdpa_atol` (1e-5), `test_auto_registration_in_fresh_process` (True;
+False in a variant class whose heads another class already checks: it costs one interpreter start).
+
+The Auto registration is checked where a user meets it: a fresh interpreter that only runs `import hf_models` loads
+each head's saved folder with `AutoConfig` / the head's Auto class (no `trust_remote_code`) and must get the head's
+own class. Nothing in the tests registers anything.
 
 A head without a loss (the bare encoder) is trained and differentiated through a fixed random projection of its
 outputs (`_surrogate_loss`), so "gradients reach every parameter" still means something for it.
@@ -32,7 +57,11 @@ outputs (`_surrogate_loss`), so "gradients reach every parameter" still means so
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -101,7 +130,9 @@ class ModelTesterMixin:
     auto_model_classes: dict = {}
 
     has_attentions = True
+    is_causal = False
     test_sdpa = True
+    test_auto_registration_in_fresh_process = True
     test_padding = True
     pad_token_id_attr = "pad_token_id"
     training_steps = 8
@@ -113,15 +144,18 @@ class ModelTesterMixin:
     def pytest_generate_tests(self, metafunc):
         """Run every test that takes `model_class` once per class of `all_model_classes` (unless the test
         parametrizes `model_class` itself)."""
+        parametrized = False
         for marker in metafunc.definition.iter_markers("parametrize"):
             names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
             names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
-            if "model_class" in names:
-                return
-        if "model_class" in metafunc.fixturenames:
+            parametrized = parametrized or "model_class" in names
+        if "model_class" in metafunc.fixturenames and not parametrized:
             classes = list(self.all_model_classes)
             assert classes, f"{type(self).__name__}.all_model_classes is empty"
             metafunc.parametrize("model_class", classes, ids=[c.__name__ for c in classes])
+        parent = getattr(super(), "pytest_generate_tests", None)
+        if parent is not None:  # cooperate with GenerationTesterMixin in the same test class
+            parent(metafunc)
 
     def setup_method(self, method=None):
         assert self.model_tester_class is not None, f"{type(self).__name__} must set model_tester_class"
@@ -173,6 +207,10 @@ class ModelTesterMixin:
 
     def _padding_mask(self, inputs: dict) -> torch.Tensor | None:
         return inputs.get("attention_mask")
+
+    @staticmethod
+    def _is_encoder_decoder(config) -> bool:
+        return bool(getattr(config, "is_encoder_decoder", False))
 
     # ------------------------------------------------------------------------------------------------------------------
     # Generic tests
@@ -232,48 +270,57 @@ class ModelTesterMixin:
 
     def test_batching_equivalence(self, model_class):
         """A right-padded batch of different-length sequences gives, on every real position, the outputs of each
-        sequence run alone without padding."""
+        sequence run alone without padding (an encoder-decoder: source and target both padded)."""
         config, inputs = self._config_and_inputs(model_class)
         model = model_class(config).eval()
         seq_dim = self._seq_dim(inputs)
-        full_len = inputs["input_ids"].shape[seq_dim]
         batch = inputs["input_ids"].shape[0]
         assert batch >= 2, "the batching test needs a batch of at least 2"
+        pad_id = getattr(config, self.pad_token_id_attr, None)
+        pad_id = 0 if pad_id is None else pad_id
 
-        if self.test_padding:
-            # different lengths, the longest one unpadded: full, full-2, full-4, ... (at least 2 tokens)
-            lengths = [max(2, full_len - 2 * i) for i in range(batch)]
-            assert len(set(lengths)) > 1, "the batching test needs sequences of different lengths"
-            mask = torch.zeros(inputs["input_ids"].shape, dtype=torch.long)
-            for i, length in enumerate(lengths):
-                mask.narrow(seq_dim, 0, length)[i] = 1
-            pad_id = getattr(config, self.pad_token_id_attr, None)
-            pad_id = 0 if pad_id is None else pad_id
-            inputs["input_ids"] = inputs["input_ids"].masked_fill(mask == 0, pad_id)
-            inputs["attention_mask"] = mask
-        else:
-            lengths = [full_len] * batch
-            inputs.pop("attention_mask", None)
+        # (ids key, mask key, keys cut like the ids, full length, lengths): the source, and an encoder-decoder's target
+        streams = [("input_ids", "attention_mask", ("token_type_ids", "position_ids"))]
+        if self._is_encoder_decoder(config) and "decoder_input_ids" in inputs:
+            streams.append(("decoder_input_ids", "decoder_attention_mask", ("decoder_position_ids", "labels")))
+        cuts = []  # (ids key, mask key, keys to cut, full length, lengths)
+        for k, (ids_key, mask_key, others) in enumerate(streams):
+            full_len = inputs[ids_key].shape[seq_dim]
+            if self.test_padding:
+                # different lengths, the longest unpadded: source full, full-2, full-4, ...; target full, full-1, ...
+                lengths = [max(2, full_len - (2 if k == 0 else 1) * i) for i in range(batch)]
+                assert len(set(lengths)) > 1, f"the batching test needs {ids_key} of different lengths"
+                mask = torch.zeros(inputs[ids_key].shape, dtype=torch.long)
+                for i, length in enumerate(lengths):
+                    mask.narrow(seq_dim, 0, length)[i] = 1
+                inputs[ids_key] = inputs[ids_key].masked_fill(mask == 0, pad_id)
+                if k == 0 or mask_key in inputs:
+                    inputs[mask_key] = mask
+            else:
+                lengths = [full_len] * batch
+                inputs.pop(mask_key, None)
+            cuts.append((ids_key, mask_key, (ids_key, mask_key, *others), full_len, lengths))
 
         with torch.no_grad():
             batched = flatten_outputs(model(**inputs, output_hidden_states=True))
         compared = token_level = 0
-        for i, length in enumerate(lengths):
+        for i in range(batch):
             alone_inputs = {}
             for key, value in inputs.items():
                 if isinstance(value, torch.Tensor) and value.dim() >= 1 and value.shape[0] == batch:
                     value = value[i : i + 1]
-                    if value.dim() > seq_dim and value.shape[seq_dim] == full_len and key in (
-                        "input_ids", "attention_mask", "token_type_ids", "position_ids"
-                    ):
-                        value = value.narrow(seq_dim, 0, length)
+                    for _, _, keys, full_len, lengths in cuts:
+                        if key in keys and value.dim() > seq_dim and value.shape[seq_dim] == full_len:
+                            value = value.narrow(seq_dim, 0, lengths[i])
                 alone_inputs[key] = value
-            if self.test_padding:
-                assert alone_inputs["attention_mask"].all()
-                alone_inputs.pop("attention_mask")  # alone: no padding, no mask
+            for _, mask_key, _, _, _ in cuts:
+                if mask_key in alone_inputs:
+                    assert alone_inputs[mask_key].all()
+                    alone_inputs.pop(mask_key)  # alone: no padding, no mask
             with torch.no_grad():
                 alone = flatten_outputs(model(**alone_inputs, output_hidden_states=True))
             assert set(alone) == set(batched)
+            allowed_cuts = {(full_len, lengths[i]) for _, _, _, full_len, lengths in cuts}
             for name, single in alone.items():
                 full = batched[name]
                 if full.shape[0] != batch or single.shape[0] != 1:
@@ -281,14 +328,15 @@ class ModelTesterMixin:
                 row = full[i : i + 1]
                 for dim in range(1, row.dim()):  # cut the padded positions away, dimension by dimension
                     if row.shape[dim] != single.shape[dim]:
-                        assert row.shape[dim] == full_len and single.shape[dim] == length, (
+                        assert (row.shape[dim], single.shape[dim]) in allowed_cuts, (
                             f"{name}: batched {tuple(full.shape)} vs alone {tuple(single.shape)}"
                         )
-                        row = row.narrow(dim, 0, length)
+                        row = row.narrow(dim, 0, single.shape[dim])
                         token_level += 1
                 diff = max_abs_diff(row, single)
                 assert diff <= self.batching_atol, (
-                    f"{name} of example {i} (length {length}): batched vs alone max abs diff {diff:.3g}"
+                    f"{name} of example {i} (lengths {[c[4][i] for c in cuts]}): batched vs alone max abs diff "
+                    f"{diff:.3g}"
                 )
                 compared += 1
         assert compared > 0, "no output was compared"
@@ -366,42 +414,99 @@ class ModelTesterMixin:
         assert seen, "the model has no trainable parameters"
         assert not problems, "gradients do not reach every parameter:\n" + "\n".join(problems)
 
+    def expected_hidden_states(self, model_class, inputs: dict, config) -> dict[str, tuple[int, tuple]]:
+        """{output name: (number of tensors, shape of each)} with output_hidden_states=True (transformers' layout:
+        the embeddings, then one tensor per layer)."""
+        tester = self.model_tester
+        if not self._is_encoder_decoder(config):
+            ids = inputs["input_ids"]
+            rows, seq = math.prod(ids.shape[:-1]), ids.shape[-1]  # multiple choice: (batch * choices) rows
+            return {"hidden_states": (tester.num_hidden_layers + 1, (rows, seq, tester.hidden_size))}
+        batch, source, target = inputs["input_ids"].shape[0], inputs["input_ids"].shape[-1], inputs[
+            "decoder_input_ids"].shape[-1]
+        encoder_layers = getattr(tester, "num_encoder_layers", tester.num_hidden_layers)
+        decoder_layers = getattr(tester, "num_decoder_layers", tester.num_hidden_layers)
+        return {"encoder_hidden_states": (encoder_layers + 1, (batch, source, tester.hidden_size)),
+                "decoder_hidden_states": (decoder_layers + 1, (batch, target, tester.hidden_size))}
+
+    def expected_attentions(self, model_class, inputs: dict, config) -> dict[str, tuple[int, tuple, torch.Tensor]]:
+        """{output name: (number of maps, shape, allowed keys)} with output_attentions=True; `allowed` is a bool
+        tensor broadcastable to the shape: padding (and, causally, the future) must get zero weight."""
+        if not self.has_attentions:
+            return {}
+        tester = self.model_tester
+        heads = tester.num_attention_heads
+
+        def allowed(mask, rows, queries, keys, causal):
+            ok = mask.reshape(rows, keys).bool() if mask is not None else torch.ones(rows, keys, dtype=torch.bool)
+            ok = ok[:, None, None, :]  # (rows, 1, 1, keys)
+            if causal:
+                ok = ok & torch.ones(queries, keys, dtype=torch.bool).tril()[None, None]
+            return ok
+
+        if not self._is_encoder_decoder(config):
+            ids = inputs["input_ids"]
+            rows, seq = math.prod(ids.shape[:-1]), ids.shape[-1]
+            return {"attentions": (tester.num_hidden_layers, (rows, heads, seq, seq),
+                                   allowed(self._padding_mask(inputs), rows, seq, seq, self.is_causal))}
+        batch, source, target = inputs["input_ids"].shape[0], inputs["input_ids"].shape[-1], inputs[
+            "decoder_input_ids"].shape[-1]
+        encoder_layers = getattr(tester, "num_encoder_layers", tester.num_hidden_layers)
+        decoder_layers = getattr(tester, "num_decoder_layers", tester.num_hidden_layers)
+        source_mask, target_mask = inputs.get("attention_mask"), inputs.get("decoder_attention_mask")
+        return {
+            "encoder_attentions": (encoder_layers, (batch, heads, source, source),
+                                   allowed(source_mask, batch, source, source, False)),
+            "decoder_attentions": (decoder_layers, (batch, heads, target, target),
+                                   allowed(target_mask, batch, target, target, True)),
+            "cross_attentions": (decoder_layers, (batch, heads, target, source),
+                                 allowed(source_mask, batch, target, source, False)),
+        }
+
     def test_hidden_states_and_attentions_output(self, model_class):
-        """output_hidden_states gives num_layers + 1 states, output_attentions num_layers maps whose rows are
-        probability distributions over the unmasked keys."""
+        """output_hidden_states gives the announced states (embeddings + one per layer, the last one the model's
+        last hidden state); output_attentions the announced maps, whose rows are probability distributions over the
+        allowed (unpadded, and for causal attention past) keys; neither comes back unasked."""
         config, inputs = self._config_and_inputs(model_class)
         model = model_class(config).eval()
-        tester = self.model_tester
-        ids = inputs["input_ids"]
-        rows, seq = math.prod(ids.shape[:-1]), ids.shape[-1]  # multiple choice: (batch * choices) rows
+        expected_hidden = self.expected_hidden_states(model_class, inputs, config)
+        expected_attn = self.expected_attentions(model_class, inputs, config)
+        assert expected_hidden, "expected_hidden_states announced nothing"
         with torch.no_grad():
-            out = model(**inputs, output_hidden_states=True, output_attentions=self.has_attentions)
-        hidden = out.hidden_states
-        assert hidden is not None and len(hidden) == tester.num_hidden_layers + 1
-        for layer, h in enumerate(hidden):
-            assert tuple(h.shape) == (rows, seq, tester.hidden_size), f"hidden_states[{layer}]: {tuple(h.shape)}"
-        if "last_hidden_state" in out:
-            assert torch.equal(hidden[-1], out.last_hidden_state)
-        assert not torch.equal(hidden[0], hidden[-1])
+            out = model(**inputs, output_hidden_states=True,
+                        output_attentions=bool(expected_attn) or self.has_attentions)
+        for name in _PER_LAYER_KEYS:
+            if name not in expected_hidden and name not in expected_attn:
+                assert out.get(name) is None, f"{name} came back but is not announced"
+        for name, (count, shape) in expected_hidden.items():
+            hidden = out.get(name)
+            assert hidden is not None and len(hidden) == count, f"{name}: {None if hidden is None else len(hidden)} " \
+                f"tensors, expected {count}"
+            for layer, h in enumerate(hidden):
+                assert tuple(h.shape) == tuple(shape), f"{name}[{layer}]: {tuple(h.shape)}, expected {tuple(shape)}"
+            last = {"hidden_states": "last_hidden_state", "decoder_hidden_states": "last_hidden_state",
+                    "encoder_hidden_states": "encoder_last_hidden_state"}.get(name)
+            if last is not None and out.get(last) is not None:
+                assert torch.equal(hidden[-1], out[last]), f"{name}[-1] is not {last}"
+            if count > 1:
+                assert not torch.equal(hidden[0], hidden[-1]), f"{name}: the layers changed nothing"
 
         with torch.no_grad():
             plain = model(**inputs)
-        assert plain.get("hidden_states") is None and plain.get("attentions") is None, "given without being asked"
+        for name in _PER_LAYER_KEYS:
+            assert plain.get(name) is None, f"{name} given without being asked"
 
-        if not self.has_attentions:
-            return
-        attentions = out.attentions
-        assert attentions is not None and len(attentions) == tester.num_hidden_layers
-        mask = self._padding_mask(inputs)
-        key_mask = (mask.reshape(rows, seq).bool() if mask is not None else torch.ones(rows, seq, dtype=torch.bool))
-        key_mask = key_mask[:, None, None, :]  # (rows, 1, 1, seq_k)
-        for layer, probs in enumerate(attentions):
-            assert tuple(probs.shape) == (rows, tester.num_attention_heads, seq, seq), tuple(probs.shape)
-            assert (probs >= 0).all()
-            sums = (probs * key_mask).sum(-1)
-            torch.testing.assert_close(sums, torch.ones_like(sums), atol=1e-5, rtol=0)
-            masked = probs.masked_select(~key_mask.expand_as(probs))
-            assert masked.numel() == 0 or masked.abs().max() <= 1e-6, f"layer {layer} attends to padding"
+        for name, (count, shape, allowed) in expected_attn.items():
+            attentions = out.get(name)
+            assert attentions is not None and len(attentions) == count, f"{name}: expected {count} maps"
+            for layer, probs in enumerate(attentions):
+                assert tuple(probs.shape) == tuple(shape), f"{name}[{layer}]: {tuple(probs.shape)}"
+                assert (probs >= 0).all()
+                keep = allowed.expand_as(probs)
+                sums = (probs * keep).sum(-1)
+                torch.testing.assert_close(sums, torch.ones_like(sums), atol=1e-5, rtol=0)
+                masked = probs.masked_select(~keep)
+                assert masked.numel() == 0 or masked.abs().max() <= 1e-6, f"{name}[{layer}] attends to padding"
 
     def test_return_dict_false(self, model_class):
         """return_dict=False gives a plain tuple whose elements are the ModelOutput's fields, in order."""
@@ -445,8 +550,8 @@ class ModelTesterMixin:
             f"{dtype} eval loss {evaluated.item():.5f} vs fp32 {reference.item():.5f}"
         )
 
-    def test_auto_classes(self, model_class, tmp_path):
-        """After `import hf_models`, AutoConfig.for_model and AutoModel*.from_config / from_pretrained build this class."""
+    def test_auto_classes(self, model_class):
+        """After `import hf_models`, AutoConfig.for_model and the head's Auto class build this class from a config."""
         import hf_models  # noqa: F401  (registers every config and model with the Auto classes)
 
         auto_class = self.auto_model_classes.get(model_class)
@@ -458,7 +563,58 @@ class ModelTesterMixin:
         assert auto_config.to_diff_dict() == config.to_diff_dict()
         model = auto_class.from_config(config)
         assert type(model) is model_class, f"{auto_class.__name__}.from_config gave {type(model).__name__}"
-        model.save_pretrained(tmp_path)
-        assert type(AutoConfig.from_pretrained(tmp_path)) is type(config)
-        loaded = auto_class.from_pretrained(tmp_path)
-        assert type(loaded) is model_class, f"{auto_class.__name__}.from_pretrained gave {type(loaded).__name__}"
+
+    @pytest.mark.slow
+    def test_auto_registration_in_a_fresh_process(self, tmp_path):
+        """A fresh interpreter that only runs `import hf_models` loads every head's saved folder with AutoConfig and
+        the head's Auto class (no trust_remote_code) and gets the head's own class: the registration is
+        `import hf_models`'s, not the test's."""
+        if not self.test_auto_registration_in_fresh_process:
+            pytest.skip(f"{type(self).__name__}: these heads' registration is checked by another test class")
+        cases = []
+        for model_class in self.all_model_classes:
+            auto_class = self.auto_model_classes.get(model_class)
+            assert auto_class is not None, f"{type(self).__name__}.auto_model_classes lacks {model_class.__name__}"
+            config, _ = self._config_and_inputs(model_class)
+            folder = tmp_path / model_class.__name__
+            model_class(config).save_pretrained(folder)
+            cases.append([str(folder), auto_class.__name__, model_class.__module__, model_class.__qualname__,
+                          type(config).__module__, type(config).__qualname__])
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSTARTUP")}
+        proc = subprocess.run([sys.executable, "-c", _FRESH_AUTO_CHILD, json.dumps(cases)], cwd=tmp_path, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, f"the child process failed:\n{proc.stderr[-4000:]}"
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        assert lines, f"no result from the child:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+        results = json.loads(lines[-1][len("RESULT "):])
+        assert len(results) == len(cases)
+        problems = [f"{case[1]}.from_pretrained({case[0]!r}): {result}" for case, result in zip(cases, results)
+                    if result != "ok"]
+        assert not problems, "the Auto registration of `import hf_models` fails:\n" + "\n".join(problems)
+
+
+# The child of test_auto_registration_in_a_fresh_process: `import hf_models` is its only registration.
+_FRESH_AUTO_CHILD = r"""
+import importlib, json, sys
+import hf_models  # noqa: F401
+import transformers
+from transformers import AutoConfig
+
+results = []
+for folder, auto_name, module, qualname, config_module, config_qualname in json.loads(sys.argv[1]):
+    try:
+        config = AutoConfig.from_pretrained(folder)
+        model = getattr(transformers, auto_name).from_pretrained(folder)
+    except Exception as error:  # reported per head, so the failure names it
+        results.append(f"{type(error).__name__}: {error}"[:500])
+        continue
+    want_config = getattr(importlib.import_module(config_module), config_qualname)
+    want_model = getattr(importlib.import_module(module), qualname)
+    if type(config) is not want_config:
+        results.append(f"AutoConfig gave {type(config).__module__}.{type(config).__qualname__}")
+    elif type(model) is not want_model:
+        results.append(f"gave {type(model).__module__}.{type(model).__qualname__}, expected {module}.{qualname}")
+    else:
+        results.append("ok")
+print("\nRESULT " + json.dumps(results))  # on a line of its own, after any prompt transformers printed
+"""

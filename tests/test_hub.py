@@ -8,38 +8,14 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from huggingface_hub import ModelCard, ModelCardData
+from compat import record_hub_commits
 
 import hf_models
-import transformers.utils.hub as hub
-
-
-class RecordingApi:
-    def __init__(self):
-        self.commits = []
-
-    def create_repo(self, repo_id, **kwargs):
-        return SimpleNamespace(repo_id=repo_id)
-
-    def create_branch(self, **kwargs):
-        pass
-
-    def create_commit(self, repo_id, operations, **kwargs):
-        files = {}
-        for op in operations:
-            with open(op.path_or_fileobj, "rb") as f:
-                files[op.path_in_repo] = f.read()
-        self.commits.append({"repo_id": repo_id, "files": files})
-        return SimpleNamespace(commit_url="fake://commit")
 
 
 @pytest.fixture
 def api(monkeypatch):
-    recorder = RecordingApi()
-    monkeypatch.setattr(hub, "hf_api", lambda: recorder)
-    card = ModelCard.from_template(ModelCardData(library_name="transformers"), model_description="test")
-    monkeypatch.setattr(hub, "create_and_tag_model_card", lambda repo_id, tags=None, token=None: card)
-    return recorder
+    return SimpleNamespace(commits=record_hub_commits(monkeypatch))
 
 
 def test_push_to_hub_uploads_weights_config_and_code(api):

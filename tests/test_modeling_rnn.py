@@ -1,5 +1,7 @@
-"""hf_models' recurrent family (hf_models.rnn): the lecture cells equal torch's fused kernels, padding, generate()
-with the recurrent state as cache (greedy and beam search), the heads, save/load, tied embeddings, config errors."""
+"""hf_models' recurrent family (hf_models.rnn): the shared model-tester suite on every head, the shared generation
+suite on the language model (the recurrent state is the cache: greedy and beam search against no-cache references,
+padding, one token per step, both cache names), the lecture cells equal torch's fused kernels, padding, the heads,
+save/load, tied embeddings, remote code, config errors."""
 
 from __future__ import annotations
 
@@ -14,10 +16,10 @@ from typing import ClassVar
 import pytest
 import torch
 from conftest import REFUSE_HF_MODELS
+from generation_tester import GenerationTesterMixin
 from model_tester import ModelTesterMixin, max_abs_diff
 from torch import nn
 from transformers import (
-    AutoConfig,
     AutoModel,
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
@@ -117,14 +119,6 @@ class _RnnTestBase(ModelTesterMixin):
             RnnForTokenClassification: {"logits": (batch, seq, config.num_labels)},
         }[model_class]
 
-    def test_auto_classes(self, model_class, tmp_path):
-        """The Auto classes build our heads (registered here when `import hf_models` does not yet do it)."""
-        import hf_models  # noqa: F401
-
-        AutoConfig.register(RnnConfig.model_type, RnnConfig, exist_ok=True)
-        for cls, auto in AUTO.items():
-            auto.register(RnnConfig, cls, exist_ok=True)
-        super().test_auto_classes(model_class, tmp_path)
 
 
 class TestRnnLstmFused(_RnnTestBase):
@@ -135,6 +129,42 @@ class TestRnnLstmFused(_RnnTestBase):
 class TestRnnBiGruCells(_RnnTestBase):
     all_model_classes = (RnnModel, RnnForSequenceClassification, RnnForTokenClassification)
     model_tester_class = BiGruCellsTester
+    test_auto_registration_in_fresh_process = False  # same classes as TestRnnLstmFused: checked there once
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The shared generation tester: the recurrent state is the cache
+# ----------------------------------------------------------------------------------------------------------------------
+class RnnGenerationTester:
+    """A 2-layer LSTM language model over 11 tokens (0 is padding) with wide initial weights, so that its choices are
+    far from uniform; three prompts of lengths 5, 2 and 4."""
+
+    config_overrides: ClassVar[dict] = {}
+
+    def get_config(self) -> RnnConfig:
+        settings = {"cell_type": "lstm", "vocab_size": 11, "hidden_size": 16, "initializer_range": 1.0,
+                    **self.config_overrides}
+        return tiny_config(**settings)
+
+    def prompts(self, config):
+        generator = torch.Generator().manual_seed(7)
+        return [torch.randint(1, config.vocab_size, (n,), generator=generator) for n in (5, 2, 4)]
+
+
+class GruCellsGenerationTester(RnnGenerationTester):
+    """The same with a GRU run by the lecture cells (the state carried across left padding by the cell loop)."""
+
+    config_overrides: ClassVar[dict] = {"cell_type": "gru", "implementation": "cells"}
+
+
+class TestRnnGenerationLstm(GenerationTesterMixin):
+    all_generative_model_classes = (RnnForCausalLM,)
+    generation_tester_class = RnnGenerationTester
+
+
+class TestRnnGenerationGruCells(GenerationTesterMixin):
+    all_generative_model_classes = (RnnForCausalLM,)
+    generation_tester_class = GruCellsGenerationTester
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -262,39 +292,17 @@ def _lm(cell_type="lstm", **overrides) -> RnnForCausalLM:
     return RnnForCausalLM(tiny_config(**settings)).eval()
 
 
-@pytest.mark.parametrize("cell_type", ["lstm", "gru", "rnn_tanh"])
-def test_greedy_generate_with_cache_equals_recomputation(cell_type):
-    """generate() with the state as cache = generate() recomputing from scratch = a manual argmax loop."""
-    model = _lm(cell_type)
-    prompt = torch.randint(1, 11, (2, 4))
-    with_cache = model.generate(prompt, max_new_tokens=8, do_sample=False, pad_token_id=0)
-    without = model.generate(prompt, max_new_tokens=8, do_sample=False, use_cache=False, pad_token_id=0)
-    ids = prompt
-    with torch.no_grad():
-        for _ in range(8):
-            ids = torch.cat([ids, model(ids).logits[:, -1].argmax(-1, keepdim=True)], dim=1)
-    assert torch.equal(with_cache, ids) and torch.equal(without, ids)
-    assert len(set(ids[:, 4:].flatten().tolist())) > 1, "degenerate model: the test would prove little"
-
-
-def test_generate_left_padded_batch_equals_each_prompt_alone():
+def test_generate_refuses_right_padded_prompts():
+    """Batched prompts must be left-padded: a right-padded batch is refused with a message that says so."""
     model = _lm("lstm")
-    prompts = [torch.randint(1, 11, (n,)) for n in (5, 2, 4)]
-    ids = torch.zeros(3, 5, dtype=torch.long)
-    mask = torch.zeros(3, 5, dtype=torch.long)
-    for i, p in enumerate(prompts):  # left padding
-        ids[i, 5 - len(p):], mask[i, 5 - len(p):] = p, 1
-    batched = model.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False, pad_token_id=0)
-    for i, p in enumerate(prompts):
-        alone = model.generate(p[None], max_new_tokens=6, do_sample=False, pad_token_id=0)
-        assert torch.equal(batched[i, 5:], alone[0, len(p):])
+    ids = torch.randint(1, 11, (2, 5))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     with pytest.raises(ValueError, match="right-padded"):
-        model.generate(ids, attention_mask=mask.flip(1), max_new_tokens=2, do_sample=False, pad_token_id=0)
+        model.generate(ids, attention_mask=mask, max_new_tokens=2, do_sample=False, pad_token_id=0)
 
 
-def test_generate_from_inputs_embeds_and_sampling():
-    """generate(inputs_embeds=...) continues like generate(input_ids=...); sampling with several returned sequences
-    per prompt expands the state with the batch."""
+def test_generate_from_inputs_embeds():
+    """generate(inputs_embeds=...) continues like generate(input_ids=...)."""
     model = _lm("lstm")
     prompt = torch.randint(1, 11, (2, 4))
     from_ids = model.generate(prompt, max_new_tokens=5, do_sample=False, pad_token_id=0)
@@ -302,69 +310,6 @@ def test_generate_from_inputs_embeds_and_sampling():
         embeds = model.get_input_embeddings()(prompt)
     from_embeds = model.generate(inputs_embeds=embeds, max_new_tokens=5, do_sample=False, pad_token_id=0)
     assert torch.equal(from_embeds, from_ids[:, 4:])
-    sampled = model.generate(prompt, max_new_tokens=5, do_sample=True, num_return_sequences=3, pad_token_id=0)
-    assert sampled.shape == (6, 9) and torch.equal(sampled[:, :4], prompt.repeat_interleave(3, dim=0))
-
-
-def _reference_beam_search(model, prompt: torch.Tensor, num_beams: int, steps: int):
-    """Textbook beam search without EOS, recomputing every hypothesis from scratch: (best tokens, its log-prob)."""
-    beams = [(prompt.tolist(), 0.0)]
-    for _ in range(steps):
-        candidates = []
-        for tokens, score in beams:
-            with torch.no_grad():
-                logp = model(torch.tensor([tokens])).logits[0, -1].float().log_softmax(-1)
-            candidates += [(tokens + [v], score + logp[v].item()) for v in range(logp.shape[0])]
-        beams = sorted(candidates, key=lambda c: -c[1])[:num_beams]
-    return beams[0]
-
-
-def _sequence_logprob(model, sequence: torch.Tensor, prompt_len: int) -> float:
-    with torch.no_grad():
-        logp = model(sequence[None]).logits[0].float().log_softmax(-1)  # (seq, vocab)
-    return sum(logp[t - 1, sequence[t]].item() for t in range(prompt_len, len(sequence)))
-
-
-@pytest.mark.parametrize("cell_type", ["lstm", "gru"])
-def test_beam_search_reorders_the_state(cell_type, monkeypatch):
-    """num_beams=3: reorder_cache is used, the result equals a textbook beam search and generation without cache, and
-    the returned score is the recomputed log-probability of the returned sequence."""
-    model = _lm(cell_type)
-    calls = []
-    real_reorder = RnnState.reorder_cache
-
-    def counting(self, beam_idx):
-        calls.append(beam_idx.clone())
-        return real_reorder(self, beam_idx)
-
-    monkeypatch.setattr(RnnState, "reorder_cache", counting)
-    prompt = torch.randint(1, 11, (2, 3))
-    kwargs = {"max_new_tokens": 5, "num_beams": 3, "do_sample": False, "length_penalty": 0.0, "pad_token_id": 0,
-                  "return_dict_in_generate": True, "output_scores": True}
-    out = model.generate(prompt, **kwargs)
-    assert calls, "beam search never reordered the recurrent state"
-    assert any(not torch.equal(idx, torch.arange(len(idx))) for idx in calls), "no beam ever switched its parent"
-    no_cache = model.generate(prompt, use_cache=False, **kwargs)
-    assert torch.equal(out.sequences, no_cache.sequences)
-    for i in range(2):
-        tokens, score = _reference_beam_search(model, prompt[i], num_beams=3, steps=5)
-        assert out.sequences[i].tolist() == tokens
-        assert abs(out.sequences_scores[i].item() - score) <= 1e-4
-        assert abs(_sequence_logprob(model, out.sequences[i], 3) - score) <= 1e-4
-
-
-def test_broken_reorder_would_be_caught(monkeypatch):
-    """Control for the beam test: with a reorder_cache that does nothing, beam search gives other results."""
-    model = _lm("lstm")
-    prompt = torch.randint(1, 11, (2, 3))
-    kwargs = {"max_new_tokens": 5, "num_beams": 3, "do_sample": False, "length_penalty": 0.0, "pad_token_id": 0,
-                  "return_dict_in_generate": True, "output_scores": True}
-    good = model.generate(prompt, **kwargs)
-    monkeypatch.setattr(RnnState, "reorder_cache", lambda self, beam_idx: None)
-    bad = model.generate(prompt, **kwargs)
-    assert not torch.equal(good.sequences_scores, bad.sequences_scores) or not torch.equal(
-        good.sequences, bad.sequences
-    )
 
 
 def test_causal_lm_loss_is_shifted_cross_entropy():
@@ -575,21 +520,3 @@ def test_rnn_state_batch_operations():
     gru_state = RnnState(hidden.clone())
     gru_state.reorder_cache(torch.tensor([1, 0, 1]))
     assert gru_state.cell is None and torch.equal(gru_state.to_tuple(), hidden[:, [1, 0, 1]])
-
-
-@pytest.mark.parametrize("use_cache", [True, False])
-def test_generate_feeds_one_token_per_step_when_the_state_is_the_cache(use_cache, monkeypatch):
-    """With the cache, every step after the prompt reads only the newest token (whatever name the installed
-    transformers gives the cache: `past_key_values` before 5.24, `cache` since); without it, the whole prefix."""
-    model = _lm("lstm")
-    lengths = []
-    forward = type(model).forward
-
-    def recording_forward(self, input_ids=None, *args, **kwargs):
-        lengths.append(input_ids.shape[1])
-        return forward(self, input_ids, *args, **kwargs)
-
-    monkeypatch.setattr(type(model), "forward", recording_forward)
-    model.generate(torch.randint(1, 11, (2, 4)), max_new_tokens=5, do_sample=False, pad_token_id=0,
-                   use_cache=use_cache)
-    assert lengths == ([4, 1, 1, 1, 1] if use_cache else [4, 5, 6, 7, 8])

@@ -1,15 +1,20 @@
-"""Tests of the LSTM encoder-decoder with attention (hf_models.seq2seq) on tiny configs."""
+"""Tests of the LSTM encoder-decoder with attention (hf_models.seq2seq) on tiny configs: the shared model-tester and
+generation-tester suites on four architecture variants, plus Seq2Seq-specific tests (the loss, cached decoding with
+attention weights, teacher forcing, remote code, the Trainer, the attention plot, config errors)."""
 
 from __future__ import annotations
 
 import json
 import math
-import time
 import warnings
+from typing import ClassVar
 
 import pytest
 import torch
 from conftest import run_without_hf_models
+from generation_tester import GenerationTesterMixin
+from model_tester import ModelTesterMixin
+from transformers import AutoModel, AutoModelForSeq2SeqLM
 
 from hf_models.seq2seq import (
     Seq2SeqConfig,
@@ -22,7 +27,6 @@ from hf_models.seq2seq import (
 
 PAD, BOS, EOS = 0, 1, 2
 SOURCE_VOCAB, TARGET_VOCAB = 13, 11
-ATTENTION_TYPES = ["none", "dot", "general", "concat"]
 # (attention_type, extra config): each attention type, plus the bidirectional bridge and input feeding
 VARIANTS = [
     ("none", {}),
@@ -57,38 +61,171 @@ def source_batch():
     return input_ids, attention_mask
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# The shared model tester (encoder-decoder mode) on four variants
+# ----------------------------------------------------------------------------------------------------------------------
+class Seq2SeqModelTester:
+    """Sources of 7 tokens (right-padded to 7, 4, 6 by the batching test), targets of 6; one width for every state."""
+
+    batch_size = 3
+    seq_length = 7
+    target_length = 6
+    hidden_size = 16  # decoder states h~_t
+    config_overrides: ClassVar[dict] = {"attention_type": "general"}
+
+    @property
+    def num_hidden_layers(self) -> int:
+        return self.get_config().decoder_layers
+
+    def get_config(self) -> Seq2SeqConfig:
+        overrides = dict(self.config_overrides)
+        bidirectional = overrides.get("bidirectional_encoder", False)
+        # embeddings as wide as the encoder states, so that encoder_hidden_states = (embeddings, h_s) share a shape
+        overrides.setdefault("embedding_size", self.hidden_size * (2 if bidirectional else 1))
+        return tiny_config(hidden_size=self.hidden_size, dropout=0.1, **overrides)
+
+    @property
+    def encoder_width(self) -> int:
+        return self.hidden_size * (2 if self.config_overrides.get("bidirectional_encoder") else 1)
+
+    def prepare_config_and_inputs_for_common(self):
+        config = self.get_config()
+        mask = (torch.arange(self.seq_length)[None, :] < torch.tensor([[7], [4], [6]])).long()
+        input_ids = torch.randint(3, SOURCE_VOCAB, (self.batch_size, self.seq_length)).masked_fill(mask == 0, PAD)
+        decoder_input_ids = torch.randint(3, TARGET_VOCAB, (self.batch_size, self.target_length))
+        decoder_input_ids[:, 0] = BOS
+        return config, {"input_ids": input_ids, "attention_mask": mask, "decoder_input_ids": decoder_input_ids,
+                        "decoder_attention_mask": torch.ones_like(decoder_input_ids)}
+
+
+class _Seq2SeqTestBase(ModelTesterMixin):
+    all_model_classes = (Seq2SeqModel, Seq2SeqForConditionalGeneration)
+    model_tester_class = Seq2SeqModelTester
+    auto_model_classes: ClassVar[dict] = {Seq2SeqModel: AutoModel,
+                                          Seq2SeqForConditionalGeneration: AutoModelForSeq2SeqLM}
+    test_sdpa = False
+    test_auto_registration_in_fresh_process = False
+    training_lr = 1e-2
+
+    def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
+        inputs = {k: v.clone() for k, v in inputs_dict.items()}
+        if return_labels and model_class is Seq2SeqForConditionalGeneration:
+            # the next target token at every position, -100 where the decoder input is padding
+            labels = torch.cat([inputs["decoder_input_ids"][:, 1:], torch.full((self.model_tester.batch_size, 1), EOS)],
+                               dim=1)
+            inputs["labels"] = labels.masked_fill(inputs["decoder_attention_mask"] == 0, -100)
+        return inputs
+
+    def expected_output_shapes(self, model_class, inputs_dict, config):
+        batch, source = inputs_dict["input_ids"].shape
+        target = inputs_dict["decoder_input_ids"].shape[1]
+        encoder = (batch, source, self.model_tester.encoder_width)
+        if model_class is Seq2SeqModel:
+            return {"last_hidden_state": (batch, target, config.hidden_size), "encoder_last_hidden_state": encoder}
+        return {"logits": (batch, target, TARGET_VOCAB), "encoder_last_hidden_state": encoder}
+
+    def expected_hidden_states(self, model_class, inputs, config):
+        """The LSTMs expose their embeddings and top layer: encoder (embeddings, h_s); decoder (h~_t,) only."""
+        batch, source = inputs["input_ids"].shape
+        target = inputs["decoder_input_ids"].shape[1]
+        return {"encoder_hidden_states": (2, (batch, source, self.model_tester.encoder_width)),
+                "decoder_hidden_states": (1, (batch, target, config.hidden_size))}
+
+    def expected_attentions(self, model_class, inputs, config):
+        """One cross-attention map a_t(s), one "head"; none without attention."""
+        if config.attention_type == "none":
+            return {}
+        batch, source = inputs["input_ids"].shape
+        target = inputs["decoder_input_ids"].shape[1]
+        allowed = inputs["attention_mask"].bool()[:, None, None, :]  # (batch, 1, 1, source)
+        return {"cross_attentions": (1, (batch, 1, target, source), allowed)}
+
+
+class TestSeq2SeqGeneral(_Seq2SeqTestBase):
+    test_auto_registration_in_fresh_process = True  # the variants share the classes: checked once, here
+
+
+class ConcatBidirectionalTester(Seq2SeqModelTester):
+    config_overrides: ClassVar[dict] = {"attention_type": "concat", "bidirectional_encoder": True,
+                                        "input_feeding": True}
+
+
+class TestSeq2SeqConcatBidirectionalInputFeeding(_Seq2SeqTestBase):
+    model_tester_class = ConcatBidirectionalTester
+
+
+class DotDeeperDecoderTester(Seq2SeqModelTester):
+    config_overrides: ClassVar[dict] = {"attention_type": "dot", "encoder_layers": 1, "decoder_layers": 2}
+
+
+class TestSeq2SeqDotDeeperDecoder(_Seq2SeqTestBase):
+    model_tester_class = DotDeeperDecoderTester
+
+
+class NoAttentionTester(Seq2SeqModelTester):
+    config_overrides: ClassVar[dict] = {"attention_type": "none"}
+
+
+class TestSeq2SeqNoAttention(_Seq2SeqTestBase):
+    model_tester_class = NoAttentionTester
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The shared generation tester (encoder-decoder mode): the decoder state is the cache
+# ----------------------------------------------------------------------------------------------------------------------
+class Seq2SeqGenerationTester:
+    """Wide initial weights (init_range 0.5) so that the tiny model's choices are far from uniform; three source
+    sentences of lengths 6, 3 and 5."""
+
+    config_overrides: ClassVar[dict] = {"attention_type": "concat", "bidirectional_encoder": True,
+                                        "input_feeding": True}
+
+    def get_config(self) -> Seq2SeqConfig:
+        return tiny_config(init_range=0.5, **self.config_overrides)
+
+    def prompts(self, config):
+        generator = torch.Generator().manual_seed(3)
+        return [torch.randint(3, SOURCE_VOCAB, (n,), generator=generator) for n in (6, 3, 5)]
+
+
+class DotGenerationTester(Seq2SeqGenerationTester):
+    config_overrides: ClassVar[dict] = {"attention_type": "dot", "encoder_layers": 1, "decoder_layers": 2}
+
+
+class TestSeq2SeqGenerationConcatInputFeeding(GenerationTesterMixin):
+    """Input feeding puts h~_{t-1} in the state; the bidirectional encoder's final states go through the bridge."""
+
+    all_generative_model_classes = (Seq2SeqForConditionalGeneration,)
+    generation_tester_class = Seq2SeqGenerationTester
+
+
+class TestSeq2SeqGenerationDot(GenerationTesterMixin):
+    """The whole-sequence decoder path; every decoder layer starts from the encoder's top layer."""
+
+    all_generative_model_classes = (Seq2SeqForConditionalGeneration,)
+    generation_tester_class = DotGenerationTester
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Seq2Seq-specific tests
+# ----------------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("attention_type", "extra"), VARIANTS, ids=VARIANT_IDS)
-def test_forward_shapes_and_attention_weights(attention_type, extra):
+def test_loss_is_token_cross_entropy_and_padding_gets_no_attention(attention_type, extra):
+    """The loss is the mean cross-entropy over the labels that are not -100; source padding gets exactly zero
+    attention and every real source token some."""
     model = tiny_model(attention_type, **extra)
     input_ids, attention_mask = source_batch()
     labels = torch.tensor([[3, 4, 5, EOS], [6, 7, EOS, -100]])
     out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, output_attentions=True)
-    assert out.logits.shape == (2, 4, TARGET_VOCAB)
-    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
     manual = torch.nn.functional.cross_entropy(out.logits.reshape(-1, TARGET_VOCAB), labels.reshape(-1),
                                                ignore_index=-100)
     torch.testing.assert_close(out.loss, manual)
-    hidden = 16 * (2 if extra.get("bidirectional_encoder") else 1)
-    assert out.encoder_last_hidden_state.shape == (2, 6, hidden)
     if attention_type == "none":
         assert out.cross_attentions is None
         return
     (weights,) = out.cross_attentions
-    assert weights.shape == (2, 1, 4, 6)
-    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 1, 4))
     assert torch.all(weights[1, :, :, 3:] == 0), "source padding must get exactly zero attention"
     assert torch.all(weights[0] > 0)
-
-
-@pytest.mark.parametrize(("attention_type", "extra"), VARIANTS, ids=VARIANT_IDS)
-def test_padded_batch_equals_single_examples(attention_type, extra):
-    model = tiny_model(attention_type, **extra)
-    input_ids, attention_mask = source_batch()
-    decoder_input_ids = torch.tensor([[BOS, 3, 4, 5], [BOS, 6, 7, 8]])
-    batched = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
-    for i, length in enumerate((6, 3)):
-        single = model(input_ids=input_ids[i : i + 1, :length], decoder_input_ids=decoder_input_ids[i : i + 1]).logits
-        torch.testing.assert_close(batched[i : i + 1], single, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize(("attention_type", "extra"), VARIANTS, ids=VARIANT_IDS)
@@ -120,115 +257,10 @@ def test_cached_decoding_equals_full_sequence(attention_type, extra):
     torch.testing.assert_close(rest.logits, full.logits[:, 2:], atol=1e-5, rtol=1e-5)
 
 
-def greedy_by_hand(model, input_ids, attention_mask, max_new_tokens):
-    """Argmax decoding recomputing the whole prefix each step, without any state: the reference for generate()."""
-    rows = []
-    for i in range(input_ids.shape[0]):
-        length = int(attention_mask[i].sum())
-        tokens = [BOS]
-        for _ in range(max_new_tokens):
-            logits = model(input_ids=input_ids[i : i + 1, :length], decoder_input_ids=torch.tensor([tokens])).logits
-            tokens.append(int(logits[0, -1].argmax()))
-            if tokens[-1] == EOS:
-                break
-        rows.append(tokens)
-    return rows
-
-
 def strip(sequence: torch.Tensor) -> list[int]:
     """Tokens of a generated row up to and including EOS (generate pads finished rows)."""
     tokens = sequence.tolist()
     return tokens[: tokens.index(EOS) + 1] if EOS in tokens[1:] else tokens
-
-
-_TRAINED: dict[tuple[str, int], Seq2SeqForConditionalGeneration] = {}
-
-
-def trained_toy_model(attention_type: str, steps: int) -> Seq2SeqForConditionalGeneration:
-    """A model trained a few steps on the reverse task so that decoding is not uniform noise (cached: read-only)."""
-    if (attention_type, steps) not in _TRAINED:
-        _TRAINED[attention_type, steps] = _train_toy_model(attention_type, steps)
-    return _TRAINED[attention_type, steps]
-
-
-def _train_toy_model(attention_type: str, steps: int) -> Seq2SeqForConditionalGeneration:
-    torch.manual_seed(0)
-    model = tiny_model(attention_type)
-    model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        batch = reverse_batch(16, generator)
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model.eval()
-
-
-@pytest.mark.parametrize("attention_type", ATTENTION_TYPES)
-def test_generate_greedy_equals_manual_argmax(attention_type):
-    model = tiny_model(attention_type, input_feeding=attention_type == "concat")
-    input_ids, attention_mask = source_batch()
-    generated = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=7, do_sample=False,
-                               num_beams=1)
-    expected = greedy_by_hand(model, input_ids, attention_mask, 7)
-    assert [strip(row) for row in generated] == expected
-    uncached = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=7, use_cache=False)
-    assert torch.equal(uncached, generated)
-
-
-def sequence_log_prob(model, input_ids, attention_mask, row) -> tuple[float, int]:
-    """Sum of log p(y_t | y_<t, x) over a generated row (after the start token, up to EOS) and its length."""
-    tokens = strip(row)
-    with torch.no_grad():
-        logits = model(input_ids=input_ids, attention_mask=attention_mask,
-                       decoder_input_ids=torch.tensor([tokens[:-1]])).logits
-    log_probs = logits.log_softmax(-1)[0, torch.arange(len(tokens) - 1), torch.tensor(tokens[1:])]
-    return float(log_probs.sum()), len(tokens) - 1
-
-
-@pytest.mark.parametrize("attention_type", ATTENTION_TYPES)
-def test_beam_search(attention_type):
-    model = trained_toy_model(attention_type, steps=60)
-    input_ids, attention_mask = source_batch()
-    greedy = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=8)
-    one_beam = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=8, num_beams=1)
-    assert torch.equal(greedy, one_beam)
-
-    for length_penalty in (1.0, 0.5):
-        out = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=8, num_beams=4,
-                             num_return_sequences=3, length_penalty=length_penalty, output_scores=True,
-                             return_dict_in_generate=True, early_stopping=True)
-        assert out.sequences.shape[0] == 2 * 3
-        assert out.sequences_scores.shape == (6,)
-        for k, row in enumerate(out.sequences):
-            i = k // 3
-            length = int(attention_mask[i].sum())
-            log_prob, generated_len = sequence_log_prob(model, input_ids[i : i + 1, :length], None, row)
-            expected = log_prob / generated_len**length_penalty
-            assert math.isclose(float(out.sequences_scores[k]), expected, abs_tol=2e-5), (k, length_penalty)
-        # the returned hypotheses of an example are sorted, best first, and distinct
-        scores = out.sequences_scores.view(2, 3)
-        assert torch.all(scores[:, :-1] >= scores[:, 1:] - 1e-6)
-        for i in range(2):
-            assert len({tuple(strip(r)) for r in out.sequences[3 * i : 3 * i + 3]}) == 3
-
-
-def test_beam_search_reorders_the_state():
-    """Beam search's best hypothesis scores at least as well as greedy: mixed-up beam states would break this."""
-    model = trained_toy_model("general", steps=60)
-    input_ids, attention_mask = source_batch()
-    greedy = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=8)
-    beam = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=8, num_beams=5,
-                          length_penalty=0.0, output_scores=True, return_dict_in_generate=True)
-    for i in range(2):
-        length = int(attention_mask[i].sum())
-        greedy_lp, _ = sequence_log_prob(model, input_ids[i : i + 1, :length], None, greedy[i])
-        beam_lp, _ = sequence_log_prob(model, input_ids[i : i + 1, :length], None, beam.sequences[i])
-        assert math.isclose(float(beam.sequences_scores[i]), beam_lp, abs_tol=2e-5)
-        if EOS in greedy[i, 1:].tolist():
-            assert beam_lp >= greedy_lp - 1e-4
 
 
 def reverse_batch(batch_size: int, generator: torch.Generator, max_len: int = 5) -> dict:
@@ -244,39 +276,20 @@ def reverse_batch(batch_size: int, generator: torch.Generator, max_len: int = 5)
     return {"input_ids": input_ids, "attention_mask": (input_ids != PAD).long(), "labels": labels}
 
 
-@pytest.mark.parametrize("attention_type", ATTENTION_TYPES)
-def test_training_steps_lower_the_loss(attention_type):
-    model = tiny_model(attention_type)
-    model.train()
-    batch = reverse_batch(16, torch.Generator().manual_seed(1))
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-2)
-    losses = []
-    for _ in range(25):
-        loss = model(**batch).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.8 * losses[0]
-    for name, param in model.named_parameters():
-        assert param.grad is not None, f"{name} gets no gradient"
-
-
 def test_attention_learns_the_reverse_task():
-    """With attention, a small model learns to reverse sequences of up to 5 symbols in a few seconds."""
+    """With attention, a small model learns to reverse sequences of up to 5 symbols in 400 steps (speed is measured
+    by the benchmarks, not here)."""
     torch.manual_seed(0)
     config = tiny_config("general", embedding_size=32, hidden_size=64, encoder_layers=1, decoder_layers=1)
     model = Seq2SeqForConditionalGeneration(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     generator = torch.Generator().manual_seed(0)
-    started = time.perf_counter()
     model.train()
     for _ in range(400):
         loss = model(**reverse_batch(64, generator)).loss
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert time.perf_counter() - started < 20
     model.eval()
     test = reverse_batch(100, torch.Generator().manual_seed(123))
     generated = model.generate(input_ids=test["input_ids"], attention_mask=test["attention_mask"], max_new_tokens=7)
@@ -327,6 +340,7 @@ def test_shift_tokens_right_and_labels():
         model(input_ids=torch.tensor([[3, 4]]), attention_mask=torch.tensor([[0, 1]]), labels=torch.tensor([[3, 4]]))
 
 
+@pytest.mark.slow
 def test_save_load_roundtrip_and_remote_code(tmp_path):
     model = tiny_model("concat", bidirectional_encoder=True, input_feeding=True)
     input_ids, attention_mask = source_batch()
@@ -481,22 +495,3 @@ def test_initialisation_and_bare_model():
     assert torch.all(out.last_hidden_state.abs() < 1)  # h~_t = tanh(W_c [c_t; h_t])
     with pytest.raises(TypeError):
         model(input_ids=input_ids, decoder_input_ids=input_ids[:, :2], labels=input_ids)  # no head, no labels
-
-
-def test_generate_decodes_one_token_per_step_with_the_cache(monkeypatch):
-    """Cached beam search reads only the newest target token per step (the state is the cache, under the installed
-    transformers' name for it), and encodes the source once."""
-    model = trained_toy_model("general", steps=5)
-    input_ids, attention_mask = source_batch()
-    lengths, encoded = [], []
-    forward = type(model).forward
-
-    def recording_forward(self, *args, **kwargs):
-        lengths.append(kwargs["decoder_input_ids"].shape[1])
-        encoded.append(kwargs.get("encoder_outputs") is None)
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(model), "forward", recording_forward)
-    model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=6, min_new_tokens=6,
-                   num_beams=3)
-    assert lengths == [1] * 6 and not any(encoded)

@@ -22,6 +22,7 @@ from test_modeling_bert import BertModelTester
 
 import hf_models
 from hf_models import BertForSequenceClassification
+from hf_models.auto import FAMILIES
 
 PACKAGE_BERT = Path(hf_models.__file__).resolve().parent / "bert"
 AUTO_HEADS = {
@@ -150,3 +151,135 @@ def test_child_really_cannot_import_hf_models(tmp_path):
     proc = subprocess.run([sys.executable, "-I", "-c", "import hf_models"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, "hf_models is not importable even without the guard (test setup changed)"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Every family: every head its folder's auto_map lists loads through its Auto class from the saved code alone
+# ----------------------------------------------------------------------------------------------------------------------
+def _tiny_bert():
+    config = hf_models.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=24, max_position_embeddings=16, num_labels=2)  # 2: QA loads too
+    return hf_models.BertForSequenceClassification(config)
+
+
+def _tiny_word2vec():
+    from hf_models.word2vec import Vocabulary
+
+    config = hf_models.Word2VecConfig(vector_size=8, objective="hierarchical_softmax")
+    return hf_models.Word2VecModel(config, vocab=Vocabulary(["the", "cat", "고양이", "sat"], [9, 5, 3, 2]))
+
+
+def _tiny_ngram():
+    return hf_models.NGramLanguageModel.fit(["the cat sat", "고양이 가 잔다", "the cat ran"], order=2,
+                                            smoothing="kneser_ney")
+
+
+def _tiny_rnn():
+    return hf_models.RnnForCausalLM(hf_models.RnnConfig(vocab_size=23, hidden_size=8, num_layers=1, num_labels=3))
+
+
+def _tiny_seq2seq():
+    config = hf_models.Seq2SeqConfig(source_vocab_size=20, target_vocab_size=21, embedding_size=8, hidden_size=8,
+                                     encoder_layers=1, decoder_layers=1, pad_token_id=0, bos_token_id=1,
+                                     eos_token_id=2)
+    return hf_models.Seq2SeqForConditionalGeneration(config)
+
+
+# family -> a tiny model of one of its heads (a new family adds one here; the test below fails until it does)
+TINY_MODELS = {
+    "bert": _tiny_bert,
+    "word2vec": _tiny_word2vec,
+    "ngram": _tiny_ngram,
+    "rnn": _tiny_rnn,
+    "seq2seq": _tiny_seq2seq,
+}
+
+# Runs in the fresh interpreter that cannot import hf_models: loads every entry of each folder's auto_map.
+CHILD_EVERY_HEAD = REFUSE_HF_MODELS + textwrap.dedent(
+    r"""
+    import transformers
+
+    result = {}
+    for folder in sys.argv[1:]:
+        config = json.load(open(f"{folder}/config.json", encoding="utf-8"))
+        loaded = {}
+        for auto_name in config["auto_map"]:
+            # another head's classifier may have another shape (a new one is initialised, as transformers does)
+            kwargs = {} if auto_name == "AutoConfig" else {"ignore_mismatched_sizes": True}
+            obj = getattr(transformers, auto_name).from_pretrained(folder, trust_remote_code=True, **kwargs)
+            entry = {"class": type(obj).__name__, "module": type(obj).__module__}
+            if auto_name != "AutoConfig" and type(obj).__name__ == config["architectures"][0]:
+                entry["sums"] = {k: float(v.double().sum()) for k, v in obj.state_dict().items()}
+            loaded[auto_name] = entry
+        result[folder] = loaded
+    result["hf_models_imported"] = any(m == "hf_models" or m.startswith("hf_models.") for m in sys.modules)
+    print("RESULT " + json.dumps(result))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def saved_families(tmp_path_factory):
+    """family -> (the saved model, its folder): one tiny model of every family, saved by save_pretrained."""
+    saved = {}
+    for name, build in TINY_MODELS.items():
+        torch.manual_seed(0)
+        model = build().eval()
+        folder = tmp_path_factory.mktemp(f"remote_code_{name}")
+        model.save_pretrained(folder)
+        saved[name] = (model, folder)
+    return saved
+
+
+def test_every_family_has_a_tiny_model():
+    assert set(TINY_MODELS) == set(FAMILIES)
+
+
+@pytest.mark.parametrize("name", list(TINY_MODELS))
+def test_saved_folder_auto_map_lists_every_head(saved_families, name):
+    """config.json's auto_map: AutoConfig and every head of the family's HEADS, as "module.Class" of the saved code."""
+    family = FAMILIES[name]
+    model, folder = saved_families[name]
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config_module = f"configuration_{name}"
+    modeling = f"modeling_{name}"
+    expected = {"AutoConfig": f"{config_module}.{family.config_class.__name__}",
+                **{auto: f"{modeling}.{cls.__name__}" for auto, cls in family.heads.items()}}
+    assert config["auto_map"] == expected
+    assert config["model_type"] == family.model_type
+    for module in {value.split(".")[0] for value in expected.values()}:
+        assert (folder / f"{module}.py").is_file(), f"{module}.py not saved in {folder}"
+    # the saving head is one of the family's heads, under its Auto class
+    assert type(model) in family.heads.values()
+
+
+@pytest.mark.slow
+def test_every_head_of_every_family_loads_with_trust_remote_code_without_hf_models(saved_families, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
+    env["HF_HOME"] = str(tmp_path / "hf_home")  # its own module cache: the code is copied from each folder
+    folders = {name: str(folder) for name, (_, folder) in saved_families.items()}
+    proc = subprocess.run([sys.executable, "-I", "-c", CHILD_EVERY_HEAD, *folders.values()], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, f"child failed:\n{proc.stderr[-4000:]}"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"no result in child output:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    result = json.loads(lines[-1][len("RESULT "):])
+    assert result.pop("hf_models_imported") is False
+
+    for name, folder in folders.items():
+        family = FAMILIES[name]
+        model = saved_families[name][0]
+        loaded = result[folder]
+        expected_classes = {"AutoConfig": family.config_class.__name__,
+                            **{auto: cls.__name__ for auto, cls in family.heads.items()}}
+        assert {auto: entry["class"] for auto, entry in loaded.items()} == expected_classes, name
+        for auto, entry in loaded.items():  # from the code saved in the folder, not from an installed package
+            assert entry["module"].startswith("transformers_modules."), (name, auto, entry["module"])
+        # the head that was saved comes back with the saved weights and buffers
+        sums = [entry["sums"] for entry in loaded.values() if "sums" in entry]
+        assert sums, f"{name}: no Auto class loaded the saved head {type(model).__name__}"
+        expected_sums = {k: float(v.double().sum()) for k, v in model.state_dict().items()}
+        for got in sums:
+            assert got.keys() == expected_sums.keys(), name
+            for key, value in expected_sums.items():
+                assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), (name, key)

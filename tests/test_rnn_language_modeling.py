@@ -26,9 +26,6 @@ from hf_models.rnn.language_modeling import (
     word_language_model_config,
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 KOREAN_TRAIN = "나는 학교에 간다\n너는 집에 간다\nthe cat sat\n"
 
 

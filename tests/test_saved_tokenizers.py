@@ -17,7 +17,6 @@ import textwrap
 
 import pytest
 import torch
-
 from conftest import REFUSE_HF_MODELS
 
 TEXTS = ["the cat sat on the mat .", "자연어 처리는 재미있다 .", "an unseen wordpiece zebra"]

@@ -35,17 +35,6 @@ from hf_models.tasks.translation import (
 WORDS = ["가", "나", "다", "라", "a", "b"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """The models here are tiny: one thread is faster, and far faster when other processes share the cores."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def write(path: Path, lines: list[str], gz: bool = False) -> Path:
     text = "".join(line + "\n" for line in lines)
     if gz:

@@ -8,8 +8,6 @@ import bisect
 import json
 import math
 import os
-from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -79,10 +77,19 @@ def test_config_rejects_bad_values_naming_the_field(kwargs, field):
 
 
 def test_config_defaults_are_gensims_and_gensim_switches_are_accepted():
+    """The defaults are read off gensim's own Word2Vec signature, not restated (except sg: gensim's CBOW default is
+    hf_models' skip-gram, the lecture's model, chosen on purpose)."""
+    import inspect
+
+    from gensim.models import Word2Vec
+
+    theirs = {name: p.default for name, p in inspect.signature(Word2Vec.__init__).parameters.items()}
     config = Word2VecConfig()
-    assert (config.vector_size, config.window, config.negative, config.sample, config.min_count) == (100, 5, 5, 1e-3, 5)
-    assert (config.alpha, config.min_alpha, config.epochs, config.ns_exponent) == (0.025, 1e-4, 5, 0.75)
-    assert config.architecture == "skipgram" and config.objective == "negative_sampling" and config.cbow_mean
+    for name in ("vector_size", "window", "negative", "sample", "min_count", "alpha", "min_alpha", "epochs",
+                 "ns_exponent", "hs", "cbow_mean"):
+        assert getattr(config, name) == theirs[name], name
+    assert theirs["sg"] == 0 and config.sg == 1 and config.architecture == "skipgram"
+    assert config.objective == "negative_sampling"
     config = Word2VecConfig(sg=0, hs=1)
     assert config.architecture == "cbow" and config.objective == "hierarchical_softmax"
     assert (config.sg, config.hs, config.hidden_size) == (0, 1, 100)
@@ -466,28 +473,11 @@ def test_from_pretrained_without_vocab_txt_is_a_clear_error(tmp_path):
 
 
 def test_push_to_hub_uploads_vocab_txt(monkeypatch):
-    from huggingface_hub import ModelCard, ModelCardData
-    from transformers.utils import hub
+    from compat import record_hub_commits
 
-    uploaded = {}
-
-    class RecordingApi:
-        def create_repo(self, repo_id, **kwargs):
-            return SimpleNamespace(repo_id=repo_id)
-
-        def create_branch(self, **kwargs):
-            pass
-
-        def create_commit(self, repo_id, operations, **kwargs):
-            for op in operations:
-                with open(op.path_or_fileobj, "rb") as f:
-                    uploaded[op.path_in_repo] = f.read()
-            return SimpleNamespace(commit_url="fake://commit")
-
-    monkeypatch.setattr(hub, "hf_api", lambda: RecordingApi())
-    card = ModelCard.from_template(ModelCardData(library_name="transformers"), model_description="test")
-    monkeypatch.setattr(hub, "create_and_tag_model_card", lambda repo_id, tags=None, token=None: card)
+    commits = record_hub_commits(monkeypatch)
     tiny_model().push_to_hub("someone/tiny-word2vec")
+    uploaded = commits[-1]["files"]
     assert {"vocab.txt", "config.json", "model.safetensors", "modeling_word2vec.py", "vocabulary.py"} <= set(uploaded)
     assert uploaded["vocab.txt"].decode("utf-8").splitlines()[:2] == ["the 120", "cat 40"]
 
@@ -530,8 +520,93 @@ def test_wv_is_keyed_vectors_of_the_input_embeddings():
     assert np.array_equal(kv.vectors, model.input_embeddings.weight.detach().numpy())
     assert kv.counts.tolist() == COUNTS
     assert np.array_equal(kv["고양이"], kv.vectors[5])
-    kv.vectors[0] += 1  # a copy: the model is untouched
-    assert not np.array_equal(kv.vectors[0], model.input_embeddings.weight[0].detach().numpy())
+    before = model.input_embeddings.weight.detach().clone()
+    with pytest.raises(ValueError, match="read-only"):  # a view of the weights: edits go through the model
+        kv.vectors[0] += 1
+    assert torch.equal(model.input_embeddings.weight, before)
+
+
+def _assert_wv_matches(model, kv):
+    """kv holds the model's current input vectors, and its similarities come from them (no stale norms)."""
+    weight = model.input_embeddings.weight.detach().to("cpu", torch.float32).numpy()
+    assert kv.index_to_key == list(model.vocab.index_to_key)
+    assert np.array_equal(kv.vectors, weight)
+    unit = weight / np.linalg.norm(weight, axis=1, keepdims=True)
+    np.testing.assert_allclose(kv.get_normed_vectors(), unit, rtol=1e-5, atol=1e-6)
+    assert kv.similarity("cat", "dog") == pytest.approx(float(unit[1] @ unit[8]), abs=1e-5)
+    nearest = [key for key, _ in kv.most_similar("cat", topn=3)]
+    scores = unit @ unit[1]
+    scores[1] = -np.inf
+    assert nearest == [model.vocab.index_to_key[i] for i in np.argsort(-scores, kind="stable")[:3]]
+
+
+def test_wv_is_built_once_and_shares_the_weights_memory():
+    model = tiny_model()
+    kv = model.wv
+    assert model.wv is kv  # not a new table on every access
+    assert np.shares_memory(kv.vectors, model.input_embeddings.weight.detach().numpy())  # and not a copy
+    kv.most_similar("cat")  # fills the norms cache
+    # an in-place update through torch (an optimizer step, load_state_dict): same object, new values and norms
+    with torch.no_grad():
+        model.input_embeddings.weight[1] *= -3.0
+        model.input_embeddings.weight[8].copy_(model.input_embeddings.weight[2] * 2)
+    assert model.wv is kv
+    _assert_wv_matches(model, kv)
+    model.load_state_dict({k: torch.randn_like(v) for k, v in model.state_dict().items()})
+    assert model.wv is kv
+    _assert_wv_matches(model, kv)
+
+
+def test_wv_follows_replaced_weights_vocabularies_and_loads(tmp_path):
+    model = tiny_model()
+    kv = model.wv
+    kv.most_similar("cat")
+    # load_embeddings_into a Word2VecModel writes rows of its weight
+    source = KeyedVectors(["cat", "dog"], np.full((2, 8), 0.25, dtype=np.float32))
+    assert load_embeddings_into(model, source, model.vocab) == 2
+    assert model.wv is kv and np.allclose(kv["cat"], 0.25)
+    _assert_wv_matches(model, kv)
+    # the user assigns new weights: a new Parameter, a new Embedding, new data under the same Parameter
+    model.input_embeddings.weight = torch.nn.Parameter(torch.randn(len(WORDS), 8))
+    assert model.wv is not kv
+    _assert_wv_matches(model, model.wv)
+    model.set_input_embeddings(torch.nn.Embedding(len(WORDS), 8))
+    _assert_wv_matches(model, model.wv)
+    held = model.wv
+    model.input_embeddings.weight.data = torch.randn(len(WORDS), 8)
+    assert model.wv is not held
+    _assert_wv_matches(model, model.wv)
+    # resizing the embeddings needs a vocabulary of the new size
+    model.resize_token_embeddings(len(WORDS) + 2)
+    with pytest.raises(ValueError, match=r"input_embeddings has 12 rows but the vocabulary has 10 words"):
+        _ = model.wv
+    model.vocab = Vocabulary(WORDS + ["새", "bird"], COUNTS + [1, 1])
+    assert model.wv.index_to_key[-2:] == ["새", "bird"]
+    _assert_wv_matches(model, model.wv)
+    # a saved and loaded model: its own vectors
+    model = tiny_model()
+    model.save_pretrained(tmp_path / "saved")
+    loaded = Word2VecModel.from_pretrained(tmp_path / "saved")
+    assert loaded.wv is loaded.wv
+    _assert_wv_matches(loaded, loaded.wv)
+    assert np.array_equal(loaded.wv.vectors, model.wv.vectors)
+    # assigning wv.vectors detaches that object; the model's wv stays the model's vectors
+    detached = loaded.wv
+    detached.vectors = np.zeros_like(detached.vectors)
+    assert loaded.wv is not detached
+    _assert_wv_matches(loaded, loaded.wv)
+
+
+def test_wv_of_weights_in_another_dtype_is_a_refreshed_copy():
+    model = tiny_model().double()
+    kv = model.wv
+    assert kv.vectors.dtype == np.float32 and model.wv is kv
+    kv.most_similar("cat")
+    with torch.no_grad():
+        model.input_embeddings.weight[1] *= -3.0
+    assert model.wv is kv  # refreshed in place
+    _assert_wv_matches(model, kv)
+    assert not np.shares_memory(kv.vectors, model.input_embeddings.weight.detach().numpy())
 
 
 def test_from_keyed_vectors_and_word2vec_files(tmp_path):
@@ -586,15 +661,6 @@ def test_load_embeddings_into_an_embedding_freezes_and_checks_dimensions():
     # a Word2VecModel works as the source too
     assert load_embeddings_into(torch.nn.Embedding(2, 8), tiny_model(vector_size=8), ["the", "mat"]) == 2
     assert load_embeddings_into(torch.nn.Embedding(3, 8), kv, Vocabulary(["a", "b", "the"])) == 2
-
-
-def test_package_exports():
-    import hf_models.word2vec as w2v
-
-    for name in ("KeyedVectors", "one_hot_encode", "one_hot_demo", "Word2VecModel", "Word2VecConfig",
-                 "load_embeddings_into", "LineSentence", "build_and_train", "train_word2vec", "Vocabulary"):
-        assert hasattr(w2v, name), name
-    assert Path(w2v.__file__).parent.name == "word2vec"
 
 
 def test_vectors_load_into_an_lstm_language_model():

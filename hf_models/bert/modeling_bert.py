@@ -13,9 +13,17 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn import BCEWithLogitsLoss
 from transformers import PreTrainedModel
+from transformers import initialization as init
 from transformers.activations import ACT2FN
+from transformers.loss.loss_utils import (
+    ForMaskedLMLoss,
+    ForQuestionAnsweringLoss,
+    ForSequenceClassificationLoss,
+    ForTokenClassification,
+    fixed_cross_entropy,
+)
+from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import (
     BaseModelOutputWithPoolingAndCrossAttentions,
     MaskedLMOutput,
@@ -27,6 +35,7 @@ from transformers.modeling_outputs import (
 )
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.bert.modeling_bert import BertForPreTrainingOutput
+from transformers.utils import can_return_tuple
 
 from .configuration_bert import BertConfig
 
@@ -160,12 +169,12 @@ class BertSelfAttention(nn.Module):
         qkv = qkv.view(batch, seq, 3, self.num_attention_heads, self.attention_head_size)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (batch, heads, seq, d_k)
 
-        if output_attentions:  # the probabilities are only materialised by the eager path
-            attention_interface: Callable = eager_attention_forward
-        else:
-            attention_interface = ALL_ATTENTION_FUNCTIONS.get_interface(
-                self.config._attn_implementation, eager_attention_forward
-            )
+        # the probabilities are only materialised by the eager path. (`ALL_ATTENTION_FUNCTIONS[...]`, not
+        # `.get_interface`, which transformers 5.0 lacks; both raise on an unknown implementation.)
+        implementation = self.config._attn_implementation
+        attention_interface: Callable = eager_attention_forward
+        if not output_attentions and implementation not in (None, "eager"):
+            attention_interface = ALL_ATTENTION_FUNCTIONS[implementation]
         context, probs = attention_interface(
             self,
             query,
@@ -350,19 +359,6 @@ class BertPreTrainingHeads(nn.Module):
 # ----------------------------------------------------------------------------------------------------------------------
 # Base classes
 # ----------------------------------------------------------------------------------------------------------------------
-AUTO_MAP = {
-    "AutoConfig": "configuration_bert.BertConfig",
-    "AutoModel": "modeling_bert.BertModel",
-    "AutoModelForPreTraining": "modeling_bert.BertForPreTraining",
-    "AutoModelForMaskedLM": "modeling_bert.BertForMaskedLM",
-    "AutoModelForNextSentencePrediction": "modeling_bert.BertForNextSentencePrediction",
-    "AutoModelForSequenceClassification": "modeling_bert.BertForSequenceClassification",
-    "AutoModelForTokenClassification": "modeling_bert.BertForTokenClassification",
-    "AutoModelForQuestionAnswering": "modeling_bert.BertForQuestionAnswering",
-    "AutoModelForMultipleChoice": "modeling_bert.BertForMultipleChoice",
-}
-
-
 class BertPreTrainedModel(PreTrainedModel):
     config_class = BertConfig
     base_model_prefix = "bert"
@@ -377,10 +373,12 @@ class BertPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         """N(0, initializer_range) for weights and embeddings, zero biases, unit LayerNorm (BERT's init)."""
         super()._init_weights(module)
+        # through transformers.initialization, which leaves a tensor loaded from a checkpoint as it is (transformers
+        # 5.0 runs _init_weights after loading too: a plain zero_() wiped the loaded MLM bias there)
         if isinstance(module, BertLMPredictionHead):
-            module.bias.zero_()
+            init.zeros_(module.bias)
         elif isinstance(module, BertEmbeddings):
-            module.position_ids.copy_(torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
+            init.copy_(module.position_ids, torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """Save weights (safetensors), config, the code (so the folder loads with trust_remote_code) and a model card.
@@ -402,7 +400,7 @@ class BertPreTrainedModel(PreTrainedModel):
         """A Hub model card: metadata, architecture summary and how to load the folder."""
         c = self.config
         head = type(self).__name__
-        auto = {v.split(".")[-1]: k for k, v in AUTO_MAP.items()}.get(head, "AutoModel")
+        auto = {cls.__name__: auto_name for auto_name, cls in HEADS.items()}.get(head, "AutoModel")
         task = {
             "BertForMaskedLM": "fill-mask", "BertForPreTraining": "fill-mask",
             "BertForSequenceClassification": "text-classification", "BertForTokenClassification":
@@ -446,28 +444,25 @@ model = {auto}.from_pretrained("path/or/repo", trust_remote_code=True)
 ```
 """
 
-    def _attention_mask(
-        self, attention_mask: torch.Tensor | None, dtype: torch.dtype, batch: int, seq: int, eager: bool = False
-    ):
-        """Padding mask: keep real tokens, hide [PAD] keys from every query, shaped (batch, 1, 1, seq).
+    def _attention_mask(self, attention_mask: torch.Tensor | None, embeddings: torch.Tensor, eager: bool = False):
+        """Padding mask: keep real tokens, hide [PAD] keys from every query (transformers' `create_bidirectional_mask`).
 
-        Boolean (True = attend) for sdpa; additive (0 or the dtype's minimum) for the eager path, which adds it to
-        the scores and which runs whenever attention probabilities are asked for (`eager=True`).
+        None without padding (the unmasked, fastest kernel); else the configured kernel's mask: (batch, 1, seq, seq),
+        boolean (True = attend) for sdpa, additive (0 or the dtype's minimum) for eager. The eager path, which also
+        runs whenever attention probabilities are asked for (`eager=True`), adds an additive one to the scores.
         """
         if attention_mask is None:
             return None
+        batch, seq = embeddings.shape[:2]
         if tuple(attention_mask.shape) != (batch, seq):
             raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(batch, seq)}")
-        keep = attention_mask.bool()
-        if bool(keep.all()):
-            return None  # nothing to hide: the unmasked (fastest) kernel
-        keep = keep[:, None, None, :]  # (batch, 1, 1, seq): broadcast over heads and queries
-        if self.config._attn_implementation == "sdpa" and not eager:
-            return keep
-        return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(~keep, torch.finfo(dtype).min)
-
-    def _return_dict(self, return_dict: bool | None) -> bool:
-        return return_dict if return_dict is not None else getattr(self.config, "return_dict", True)
+        mask = create_bidirectional_mask(self.config, embeddings, attention_mask)  # positional: renamed in 5.x
+        if eager and mask is not None and self.config._attn_implementation != "eager":
+            # another kernel's mask (sdpa's boolean one, flash's 2D one, ...) -> the additive mask eager adds
+            keep = attention_mask.bool()[:, None, None, :]  # (batch, 1, 1, seq): broadcast over heads and queries
+            minimum = torch.finfo(embeddings.dtype).min
+            mask = torch.zeros(keep.shape, dtype=embeddings.dtype, device=keep.device).masked_fill(~keep, minimum)
+        return mask
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -490,6 +485,7 @@ class BertModel(BertPreTrainedModel):
     def set_input_embeddings(self, value):
         self.embeddings.word_embeddings = value
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.Tensor | None = None,
@@ -501,6 +497,7 @@ class BertModel(BertPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> tuple | BaseModelOutputWithPoolingAndCrossAttentions:
+        """The encoder's outputs; with `return_dict=False` (read by `can_return_tuple`), their tuple without Nones."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("give exactly one of input_ids or inputs_embeds")
         if input_ids is not None and input_ids.dim() != 2:
@@ -517,13 +514,11 @@ class BertModel(BertPreTrainedModel):
                 raise ValueError(f"{name} has shape {tuple(tensor.shape)}, expected {(batch, seq)}")
 
         embedding_output = self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds)
-        mask = self._attention_mask(attention_mask, embedding_output.dtype, batch, seq, eager=output_attentions)
+        mask = self._attention_mask(attention_mask, embedding_output, eager=output_attentions)
         sequence_output, hidden_states, attentions = self.encoder(
             embedding_output, mask, output_attentions, output_hidden_states
         )
         pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
-        if not self._return_dict(return_dict):
-            return tuple(v for v in (sequence_output, pooled_output, hidden_states, attentions) if v is not None)
         return BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=sequence_output,
             pooler_output=pooled_output,
@@ -557,12 +552,12 @@ class _BertWithLMHead(BertPreTrainedModel):
         if labels is not None and self.training and self.config.sparse_prediction:
             selected = labels != IGNORE_INDEX  # (batch, seq)
             logits = self.cls.predictions(sequence_output[selected])  # (num_selected, vocab)
-            loss = F.cross_entropy(logits.float(), labels[selected]) if logits.shape[0] else logits.sum() * 0.0
+            loss = fixed_cross_entropy(logits.float(), labels[selected]) if logits.shape[0] else logits.sum() * 0.0
             return logits, loss
         logits = self.cls.predictions(sequence_output)  # (batch, seq, vocab)
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
+            loss = ForMaskedLMLoss(logits, labels.contiguous(), self.config.vocab_size, ignore_index=IGNORE_INDEX)
         return logits, loss
 
 
@@ -575,6 +570,7 @@ class BertForPreTraining(_BertWithLMHead):
         self.cls = BertPreTrainingHeads(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -599,15 +595,10 @@ class BertForPreTraining(_BertWithLMHead):
         if next_sentence_label is not None:
             _check_labels("next_sentence_label", next_sentence_label.view(-1), (seq_relationship_score.shape[0],),
                           "one 0/1 label per example")
-            nsp_loss = F.cross_entropy(seq_relationship_score.float(), next_sentence_label.view(-1))
+            nsp_loss = fixed_cross_entropy(seq_relationship_score.float(), next_sentence_label.view(-1))
             total_loss = nsp_loss if mlm_loss is None else mlm_loss + nsp_loss
         elif mlm_loss is not None:
             total_loss = mlm_loss
-        if not self._return_dict(return_dict):
-            out = (prediction_scores, seq_relationship_score) + tuple(
-                v for v in (outputs.hidden_states, outputs.attentions) if v is not None
-            )
-            return ((total_loss,) + out) if total_loss is not None else out
         return BertForPreTrainingOutput(
             loss=total_loss,
             prediction_logits=prediction_scores,
@@ -626,6 +617,7 @@ class BertForMaskedLM(_BertWithLMHead):
         self.cls = BertOnlyMLMHead(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -643,7 +635,8 @@ class BertForMaskedLM(_BertWithLMHead):
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
         )
         logits, loss = self._mlm(outputs.last_hidden_state, labels)
-        return _finish(self, return_dict, MaskedLMOutput, loss, outputs, logits=logits)
+        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                              attentions=outputs.attentions)
 
 
 class BertForNextSentencePrediction(BertPreTrainedModel):
@@ -655,6 +648,7 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         self.cls = BertOnlyNSPHead(config)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -675,11 +669,13 @@ class BertForNextSentencePrediction(BertPreTrainedModel):
         loss = None
         if labels is not None:
             _check_labels("labels", labels.view(-1), (logits.shape[0],), "one 0/1 label per example")
-            loss = F.cross_entropy(logits.float(), labels.view(-1))
-        return _finish(self, return_dict, NextSentencePredictorOutput, loss, outputs, logits=logits)
+            loss = fixed_cross_entropy(logits.float(), labels.view(-1))
+        return NextSentencePredictorOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                           attentions=outputs.attentions)
 
 
 def _classifier_dropout(config: BertConfig) -> nn.Dropout:
+    """Dropout before a classifier: classifier_dropout, or the model's dropout when unset."""
     p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
     return nn.Dropout(p)
 
@@ -695,6 +691,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -715,9 +712,15 @@ class BertForSequenceClassification(BertPreTrainedModel):
         loss = None
         if labels is not None:
             loss = self._classification_loss(logits, labels)
-        return _finish(self, return_dict, SequenceClassifierOutput, loss, outputs, logits=logits)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                        attentions=outputs.attentions)
 
     def _classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """MSE (regression), cross-entropy (single label) or BCE (multi-label), chosen like transformers' heads.
+
+        The labels are checked here (a clear error, not one from deep inside torch); transformers'
+        `ForSequenceClassificationLoss` computes the loss, in float32.
+        """
         batch = logits.shape[0]
         if self.config.problem_type is None:
             if self.num_labels == 1:
@@ -732,19 +735,21 @@ class BertForSequenceClassification(BertPreTrainedModel):
             flat = self.num_labels == 1 and labels.numel() == batch  # (batch,) or (batch, 1)
             _check_labels("labels", labels.reshape(batch) if flat else labels, expected,
                           "one float target per example and label (regression)")
-            return F.mse_loss(logits.float().view(expected), labels.float().view(expected))
-        if problem == "single_label_classification":
+            labels = labels.float().view(expected)
+        elif problem == "single_label_classification":
             if labels.is_floating_point():
                 raise ValueError("labels must be integer class ids for single_label_classification, got floats")
             _check_labels("labels", labels.view(-1), (batch,), "one class id per example")
             if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_labels):
                 raise ValueError(f"labels must be class ids in [0, num_labels={self.num_labels})")
-            return F.cross_entropy(logits.float(), labels.view(-1))
-        if problem == "multi_label_classification":
+            labels = labels.long()
+        elif problem == "multi_label_classification":
             _check_labels("labels", labels, (batch, self.num_labels), "a 0/1 vector of num_labels per example")
-            return BCEWithLogitsLoss()(logits.float(), labels.float())
-        raise ValueError(f"config.problem_type {problem!r} is not one of regression, single_label_classification, "
-                         "multi_label_classification")
+            labels = labels.float()
+        else:
+            raise ValueError(f"config.problem_type {problem!r} is not one of regression, single_label_classification, "
+                             "multi_label_classification")
+        return ForSequenceClassificationLoss(labels, logits.float(), self.config)
 
 
 class BertForMultipleChoice(BertPreTrainedModel):
@@ -757,6 +762,7 @@ class BertForMultipleChoice(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, 1)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -785,8 +791,9 @@ class BertForMultipleChoice(BertPreTrainedModel):
         loss = None
         if labels is not None:
             _check_labels("labels", labels.view(-1), (batch,), "the index of the right choice per example")
-            loss = F.cross_entropy(logits.float(), labels.view(-1))
-        return _finish(self, return_dict, MultipleChoiceModelOutput, loss, outputs, logits=logits)
+            loss = fixed_cross_entropy(logits.float(), labels.view(-1))
+        return MultipleChoiceModelOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                         attentions=outputs.attentions)
 
 
 class BertForTokenClassification(BertPreTrainedModel):
@@ -800,6 +807,7 @@ class BertForTokenClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -817,14 +825,9 @@ class BertForTokenClassification(BertPreTrainedModel):
             output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.last_hidden_state))  # (batch, seq, num_labels)
-        loss = None
-        if labels is not None:
-            _check_labels("labels", labels, logits.shape[:2], "one label id or -100 per input token")
-            valid = labels[labels != IGNORE_INDEX]
-            if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= self.num_labels):
-                raise ValueError(f"labels must be in [0, num_labels={self.num_labels}) or -100")
-            loss = F.cross_entropy(logits.view(-1, self.num_labels).float(), labels.reshape(-1), ignore_index=IGNORE_INDEX)
-        return _finish(self, return_dict, TokenClassifierOutput, loss, outputs, logits=logits)
+        loss = _token_classification_loss(logits, labels, self.config) if labels is not None else None
+        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states,
+                                     attentions=outputs.attentions)
 
 
 class BertForQuestionAnswering(BertPreTrainedModel):
@@ -842,6 +845,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         input_ids=None,
@@ -865,20 +869,14 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         if (start_positions is None) != (end_positions is None):
             raise ValueError("give both start_positions and end_positions, or neither")
         if start_positions is not None:
-            batch, seq = start_logits.shape
+            batch = start_logits.shape[0]
             start_positions, end_positions = start_positions.view(-1), end_positions.view(-1)
             _check_labels("start_positions", start_positions, (batch,), "one token index per example")
             _check_labels("end_positions", end_positions, (batch,), "one token index per example")
-            # positions outside the input (answer truncated away) are ignored, as in the original implementation
-            start_positions, end_positions = start_positions.clamp(0, seq), end_positions.clamp(0, seq)
-            start_loss = F.cross_entropy(start_logits.float(), start_positions, ignore_index=seq)
-            end_loss = F.cross_entropy(end_logits.float(), end_positions, ignore_index=seq)
-            total_loss = (start_loss + end_loss) / 2
-        if not self._return_dict(return_dict):
-            out = (start_logits, end_logits) + tuple(
-                v for v in (outputs.hidden_states, outputs.attentions) if v is not None
-            )
-            return ((total_loss,) + out) if total_loss is not None else out
+            # positions outside the input (answer truncated away) are clamped to `seq` and ignored, as in the
+            # original implementation: transformers' ForQuestionAnsweringLoss, the mean of the start and end losses
+            total_loss = ForQuestionAnsweringLoss(start_logits.float(), end_logits.float(), start_positions,
+                                                  end_positions)
         return QuestionAnsweringModelOutput(
             loss=total_loss,
             start_logits=start_logits,
@@ -888,35 +886,46 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         )
 
 
-def _finish(model, return_dict, output_cls, loss, outputs, logits):
-    """Build the head's ModelOutput, or the tuple (loss, logits, hidden_states, attentions) without the Nones."""
-    if not model._return_dict(return_dict):
-        out = (logits,) + tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
-        return ((loss,) + out) if loss is not None else out
-    return output_cls(loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions)
+def _token_classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> torch.Tensor:
+    """Cross-entropy over every labelled token (-100 ignored; transformers' ForTokenClassification), labels checked."""
+    _check_labels("labels", labels, logits.shape[:2], "one label id or -100 per input token")
+    valid = labels[labels != IGNORE_INDEX]
+    if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= config.num_labels):
+        raise ValueError(f"labels must be in [0, num_labels={config.num_labels}) or -100")
+    return ForTokenClassification(logits.contiguous(), labels.contiguous(), config, ignore_index=IGNORE_INDEX)
 
 
-BertConfig.register_for_auto_class()
-for _cls, _auto in (
-    (BertModel, "AutoModel"),
-    (BertForPreTraining, "AutoModelForPreTraining"),
-    (BertForMaskedLM, "AutoModelForMaskedLM"),
-    (BertForNextSentencePrediction, "AutoModelForNextSentencePrediction"),
-    (BertForSequenceClassification, "AutoModelForSequenceClassification"),
-    (BertForTokenClassification, "AutoModelForTokenClassification"),
-    (BertForQuestionAnswering, "AutoModelForQuestionAnswering"),
-    (BertForMultipleChoice, "AutoModelForMultipleChoice"),
-):
-    _cls.register_for_auto_class(_auto)
+# ----------------------------------------------------------------------------------------------------------------------
+# The heads, declared once: the Auto registration (hf_models.auto), config.json's `auto_map` and the exports
+# (`__all__` here, in hf_models.bert and in hf_models) all derive from HEADS. A new head is one more entry.
+# ----------------------------------------------------------------------------------------------------------------------
+HEADS = {  # transformers' Auto class -> the head it builds for an hf_bert config
+    "AutoModel": BertModel,
+    "AutoModelForPreTraining": BertForPreTraining,
+    "AutoModelForMaskedLM": BertForMaskedLM,
+    "AutoModelForNextSentencePrediction": BertForNextSentencePrediction,
+    "AutoModelForSequenceClassification": BertForSequenceClassification,
+    "AutoModelForTokenClassification": BertForTokenClassification,
+    "AutoModelForQuestionAnswering": BertForQuestionAnswering,
+    "AutoModelForMultipleChoice": BertForMultipleChoice,
+}
 
-__all__ = [
-    "BertForMaskedLM",
-    "BertForMultipleChoice",
-    "BertForNextSentencePrediction",
-    "BertForPreTraining",
-    "BertForQuestionAnswering",
-    "BertForSequenceClassification",
-    "BertForTokenClassification",
-    "BertModel",
-    "BertPreTrainedModel",
-]
+
+def _auto_map(config_class: type, heads: dict[str, type]) -> dict[str, str]:
+    """config.json's `auto_map`: AutoConfig and every head as "module.Class" of the code saved with the weights."""
+    entries = {"AutoConfig": config_class, **heads}
+    return {auto_name: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}" for auto_name, cls in entries.items()}
+
+
+def _register_for_auto_classes(config_class: type, heads: dict[str, type]) -> None:
+    """`register_for_auto_class` for the config and every head: save_pretrained then copies the code files."""
+    config_class.register_for_auto_class()
+    for auto_name, cls in heads.items():  # a class under several Auto classes keeps the last one
+        cls.register_for_auto_class(auto_name)
+
+
+AUTO_MAP = _auto_map(BertConfig, HEADS)
+_register_for_auto_classes(BertConfig, HEADS)
+
+__all__ = ["BertPreTrainedModel"]
+__all__ += [cls.__name__ for cls in dict.fromkeys(HEADS.values())]

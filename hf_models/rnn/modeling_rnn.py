@@ -20,9 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
-from torch.nn import BCEWithLogitsLoss
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 from transformers import GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.loss.loss_utils import (
+    ForSequenceClassificationLoss,
+    ForTokenClassification,
+)
 from transformers.modeling_outputs import (
     BaseModelOutputWithPast,
     CausalLMOutputWithPast,
@@ -54,6 +58,7 @@ IGNORE_INDEX = -100
 # ----------------------------------------------------------------------------------------------------------------------
 # Input checks: bad input stops here with a message that names the field, not deep inside torch.
 # ----------------------------------------------------------------------------------------------------------------------
+# Copied from hf_models.bert.modeling_bert._check_ids
 def _check_ids(name: str, ids: torch.Tensor | None, upper: int, field: str) -> None:
     """Raise a ValueError when `ids` holds a value outside [0, upper)."""
     if ids is None or ids.numel() == 0:
@@ -67,6 +72,7 @@ def _check_ids(name: str, ids: torch.Tensor | None, upper: int, field: str) -> N
         raise ValueError(f"{name} contains id {bad}, outside [0, {field}={upper})")
 
 
+# Copied from hf_models.bert.modeling_bert._check_labels
 def _check_labels(name: str, labels: torch.Tensor, expected: tuple[int, ...], what: str) -> None:
     """Raise a ValueError naming `name` when labels do not have the shape the head needs."""
     if tuple(labels.shape) != tuple(expected):
@@ -167,6 +173,9 @@ class RnnState:
     keeps, so the state of each surviving beam follows it.
     """
 
+    # the state's tensors and their batch dimension (a None tensor is skipped)
+    _batch_dims = (("hidden", 1), ("cell", 1))
+
     def __init__(self, hidden: torch.Tensor, cell: torch.Tensor | None = None, seen_tokens: int = 0):
         self.hidden = hidden
         self.cell = cell
@@ -181,16 +190,18 @@ class RnnState:
         return self.seen_tokens
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
-        """Beam search: keep, for every new beam, the state of the beam it extends (batch dimension = 1)."""
-        self.hidden = self.hidden.index_select(1, beam_idx.to(self.hidden.device))
-        if self.cell is not None:
-            self.cell = self.cell.index_select(1, beam_idx.to(self.cell.device))
+        """Beam search: keep, for every new beam (row), the state of the beam it extends."""
+        for name, dim in self._batch_dims:
+            tensor = getattr(self, name)
+            if tensor is not None:
+                setattr(self, name, tensor.index_select(dim, beam_idx.to(tensor.device)))
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         """Repeat every row `repeats` times (generate's expansion for beams or several returned sequences)."""
-        self.hidden = self.hidden.repeat_interleave(repeats, dim=1)
-        if self.cell is not None:
-            self.cell = self.cell.repeat_interleave(repeats, dim=1)
+        for name, dim in self._batch_dims:
+            tensor = getattr(self, name)
+            if tensor is not None:
+                setattr(self, name, tensor.repeat_interleave(repeats, dim=dim))
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         """Keep only the given batch rows."""
@@ -203,14 +214,6 @@ class RnnState:
 # ----------------------------------------------------------------------------------------------------------------------
 # Base classes
 # ----------------------------------------------------------------------------------------------------------------------
-AUTO_MAP = {
-    "AutoConfig": "configuration_rnn.RnnConfig",
-    "AutoModel": "modeling_rnn.RnnModel",
-    "AutoModelForCausalLM": "modeling_rnn.RnnForCausalLM",
-    "AutoModelForSequenceClassification": "modeling_rnn.RnnForSequenceClassification",
-    "AutoModelForTokenClassification": "modeling_rnn.RnnForTokenClassification",
-}
-
 _FUSED_CLASSES = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
@@ -226,27 +229,29 @@ class RnnPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """U(-r, r) for every weight (Zaremba et al. 2014), zero biases of linear layers, a zero padding row."""
+        # transformers' init functions (and torch's, which transformers guards while it initialises) leave the
+        # weights that from_pretrained loaded alone; tensor methods like weight.uniform_() would overwrite them.
         r = self.config.initializer_range
         if isinstance(module, nn.RNNBase):
             if r is not None:
                 for param in module.parameters():
-                    param.uniform_(-r, r)
+                    init.uniform_(param, -r, r)
             else:
                 module.reset_parameters()
         elif isinstance(module, nn.Embedding):
             if r is not None:
-                module.weight.uniform_(-r, r)
+                init.uniform_(module.weight, -r, r)
             else:
-                module.weight.normal_(0.0, 1.0)
-            if module.padding_idx is not None:
-                module.weight[module.padding_idx].zero_()
+                init.normal_(module.weight, 0.0, 1.0)
+            if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
+                init.zeros_(module.weight[module.padding_idx])
         elif isinstance(module, nn.Linear):
             if r is not None:
-                module.weight.uniform_(-r, r)
+                init.uniform_(module.weight, -r, r)
             else:
                 module.reset_parameters()
             if module.bias is not None:
-                module.bias.zero_()
+                init.zeros_(module.bias)
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
@@ -593,6 +598,7 @@ class RnnForCausalLM(RnnPreTrainedModel, GenerationMixin):
         return {"input_ids": new_ids, CACHE_NAME: past_key_values, "use_cache": use_cache}
 
 
+# Copied from hf_models.bert.modeling_bert._classifier_dropout with BertConfig->RnnConfig,hidden_dropout_prob->dropout
 def _classifier_dropout(config: RnnConfig) -> nn.Dropout:
     """Dropout before a classifier: classifier_dropout, or the model's dropout when unset."""
     p = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
@@ -662,8 +668,13 @@ class RnnForSequenceClassification(RnnPreTrainedModel):
         loss = self._classification_loss(logits, labels) if labels is not None else None
         return _finish(self, return_dict, SequenceClassifierOutput, loss, outputs, logits)
 
+    # Copied from hf_models.bert.modeling_bert.BertForSequenceClassification._classification_loss
     def _classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """MSE (regression), cross-entropy (single label) or BCE (multi-label), chosen like transformers' heads."""
+        """MSE (regression), cross-entropy (single label) or BCE (multi-label), chosen like transformers' heads.
+
+        The labels are checked here (a clear error, not one from deep inside torch); transformers'
+        `ForSequenceClassificationLoss` computes the loss, in float32.
+        """
         batch = logits.shape[0]
         if self.config.problem_type is None:
             if self.num_labels == 1:
@@ -678,19 +689,21 @@ class RnnForSequenceClassification(RnnPreTrainedModel):
             flat = self.num_labels == 1 and labels.numel() == batch  # (batch,) or (batch, 1)
             _check_labels("labels", labels.reshape(batch) if flat else labels, expected,
                           "one float target per example and label (regression)")
-            return F.mse_loss(logits.float().view(expected), labels.float().view(expected))
-        if problem == "single_label_classification":
+            labels = labels.float().view(expected)
+        elif problem == "single_label_classification":
             if labels.is_floating_point():
                 raise ValueError("labels must be integer class ids for single_label_classification, got floats")
             _check_labels("labels", labels.view(-1), (batch,), "one class id per example")
             if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_labels):
                 raise ValueError(f"labels must be class ids in [0, num_labels={self.num_labels})")
-            return F.cross_entropy(logits.float(), labels.view(-1))
-        if problem == "multi_label_classification":
+            labels = labels.long()
+        elif problem == "multi_label_classification":
             _check_labels("labels", labels, (batch, self.num_labels), "a 0/1 vector of num_labels per example")
-            return BCEWithLogitsLoss()(logits.float(), labels.float())
-        raise ValueError(f"config.problem_type {problem!r} is not one of regression, single_label_classification, "
-                         "multi_label_classification")
+            labels = labels.float()
+        else:
+            raise ValueError(f"config.problem_type {problem!r} is not one of regression, single_label_classification, "
+                             "multi_label_classification")
+        return ForSequenceClassificationLoss(labels, logits.float(), self.config)
 
 
 class RnnForTokenClassification(RnnPreTrainedModel):
@@ -726,15 +739,18 @@ class RnnForTokenClassification(RnnPreTrainedModel):
             output_hidden_states=output_hidden_states, return_dict=True,
         )
         logits = self.classifier(self.dropout(outputs.last_hidden_state))  # (batch, seq, num_labels)
-        loss = None
-        if labels is not None:
-            _check_labels("labels", labels, logits.shape[:2], "one label id or -100 per input token")
-            valid = labels[labels != IGNORE_INDEX]
-            if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= self.num_labels):
-                raise ValueError(f"labels must be in [0, num_labels={self.num_labels}) or -100")
-            loss = F.cross_entropy(logits.reshape(-1, self.num_labels).float(), labels.reshape(-1),
-                                   ignore_index=IGNORE_INDEX)
+        loss = _token_classification_loss(logits, labels, self.config) if labels is not None else None
         return _finish(self, return_dict, TokenClassifierOutput, loss, outputs, logits)
+
+
+# Copied from hf_models.bert.modeling_bert._token_classification_loss
+def _token_classification_loss(logits: torch.Tensor, labels: torch.Tensor, config) -> torch.Tensor:
+    """Cross-entropy over every labelled token (-100 ignored; transformers' ForTokenClassification), labels checked."""
+    _check_labels("labels", labels, logits.shape[:2], "one label id or -100 per input token")
+    valid = labels[labels != IGNORE_INDEX]
+    if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= config.num_labels):
+        raise ValueError(f"labels must be in [0, num_labels={config.num_labels}) or -100")
+    return ForTokenClassification(logits.contiguous(), labels.contiguous(), config, ignore_index=IGNORE_INDEX)
 
 
 def _finish(model, return_dict, output_cls, loss, outputs, logits):
@@ -745,24 +761,35 @@ def _finish(model, return_dict, output_cls, loss, outputs, logits):
     return output_cls(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
-RnnConfig.register_for_auto_class()
-for _cls, _auto in (
-    (RnnModel, "AutoModel"),
-    (RnnForCausalLM, "AutoModelForCausalLM"),
-    (RnnForSequenceClassification, "AutoModelForSequenceClassification"),
-    (RnnForTokenClassification, "AutoModelForTokenClassification"),
-):
-    _cls.register_for_auto_class(_auto)
+# ----------------------------------------------------------------------------------------------------------------------
+# The heads, declared once: the Auto registration (hf_models.auto), config.json's `auto_map` and the exports
+# (`__all__` here, in hf_models.rnn and in hf_models) all derive from HEADS. A new head is one more entry.
+# ----------------------------------------------------------------------------------------------------------------------
+HEADS = {  # transformers' Auto class -> the head it builds for an hf_rnn config
+    "AutoModel": RnnModel,
+    "AutoModelForCausalLM": RnnForCausalLM,
+    "AutoModelForSequenceClassification": RnnForSequenceClassification,
+    "AutoModelForTokenClassification": RnnForTokenClassification,
+}
 
-__all__ = [
-    "GRUCell",
-    "LSTMCell",
-    "RNNCell",
-    "RnnForCausalLM",
-    "RnnForSequenceClassification",
-    "RnnForTokenClassification",
-    "RnnModel",
-    "RnnPreTrainedModel",
-    "RnnState",
-    "make_cell",
-]
+
+# Copied from hf_models.bert.modeling_bert._auto_map
+def _auto_map(config_class: type, heads: dict[str, type]) -> dict[str, str]:
+    """config.json's `auto_map`: AutoConfig and every head as "module.Class" of the code saved with the weights."""
+    entries = {"AutoConfig": config_class, **heads}
+    return {auto_name: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}" for auto_name, cls in entries.items()}
+
+
+# Copied from hf_models.bert.modeling_bert._register_for_auto_classes
+def _register_for_auto_classes(config_class: type, heads: dict[str, type]) -> None:
+    """`register_for_auto_class` for the config and every head: save_pretrained then copies the code files."""
+    config_class.register_for_auto_class()
+    for auto_name, cls in heads.items():  # a class under several Auto classes keeps the last one
+        cls.register_for_auto_class(auto_name)
+
+
+AUTO_MAP = _auto_map(RnnConfig, HEADS)
+_register_for_auto_classes(RnnConfig, HEADS)
+
+__all__ = ["GRUCell", "LSTMCell", "RNNCell", "RnnPreTrainedModel", "RnnState", "make_cell"]
+__all__ += [cls.__name__ for cls in dict.fromkeys(HEADS.values())]

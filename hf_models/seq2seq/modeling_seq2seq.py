@@ -32,6 +32,7 @@ from .configuration_seq2seq import Seq2SeqConfig
 CACHE_NAME = "cache" if "cache" in getattr(Seq2SeqLMOutput, "__dataclass_fields__", {}) else "past_key_values"
 
 
+# Copied from hf_models.rnn.modeling_rnn._one_state with recurrent->decoder
 def _one_state(past_key_values, cache):
     """The decoder state given under either name (`past_key_values` before transformers 5.24, `cache` since)."""
     if past_key_values is not None and cache is not None and past_key_values is not cache:
@@ -39,12 +40,6 @@ def _one_state(past_key_values, cache):
     return cache if cache is not None else past_key_values
 
 IGNORE_INDEX = -100
-
-AUTO_MAP = {
-    "AutoConfig": "configuration_seq2seq.Seq2SeqConfig",
-    "AutoModel": "modeling_seq2seq.Seq2SeqModel",
-    "AutoModelForSeq2SeqLM": "modeling_seq2seq.Seq2SeqForConditionalGeneration",
-}
 
 
 @dataclass
@@ -66,6 +61,8 @@ class Seq2SeqDecoderState:
     """
 
     is_compileable = False
+    # the state's tensors and their batch dimension (a None tensor is skipped)
+    _batch_dims = (("hidden", 1), ("cell", 1), ("input_feed", 0))
 
     def __init__(self, hidden: torch.Tensor, cell: torch.Tensor, input_feed: torch.Tensor | None, seq_length: int):
         self.hidden = hidden  # (decoder_layers, batch, hidden_size)
@@ -77,19 +74,26 @@ class Seq2SeqDecoderState:
         """Number of decoder tokens the state has consumed."""
         return self.seq_length
 
+    # Copied from hf_models.rnn.modeling_rnn.RnnState.reorder_cache
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
-        """Keep, for every row, the state of the beam it continues (beam search)."""
-        self.hidden = self.hidden.index_select(1, beam_idx.to(self.hidden.device))
-        self.cell = self.cell.index_select(1, beam_idx.to(self.cell.device))
-        if self.input_feed is not None:
-            self.input_feed = self.input_feed.index_select(0, beam_idx.to(self.input_feed.device))
+        """Beam search: keep, for every new beam (row), the state of the beam it extends."""
+        for name, dim in self._batch_dims:
+            tensor = getattr(self, name)
+            if tensor is not None:
+                setattr(self, name, tensor.index_select(dim, beam_idx.to(tensor.device)))
 
+    # Copied from hf_models.rnn.modeling_rnn.RnnState.batch_repeat_interleave
     def batch_repeat_interleave(self, repeats: int) -> None:
-        """Repeat every row `repeats` times (generate's expansion of a batch)."""
-        self.hidden = self.hidden.repeat_interleave(repeats, dim=1)
-        self.cell = self.cell.repeat_interleave(repeats, dim=1)
-        if self.input_feed is not None:
-            self.input_feed = self.input_feed.repeat_interleave(repeats, dim=0)
+        """Repeat every row `repeats` times (generate's expansion for beams or several returned sequences)."""
+        for name, dim in self._batch_dims:
+            tensor = getattr(self, name)
+            if tensor is not None:
+                setattr(self, name, tensor.repeat_interleave(repeats, dim=dim))
+
+    # Copied from hf_models.rnn.modeling_rnn.RnnState.batch_select_indices
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep only the given batch rows."""
+        self.reorder_cache(indices)
 
     def __repr__(self) -> str:
         return (f"Seq2SeqDecoderState(layers={self.hidden.shape[0]}, batch={self.hidden.shape[1]}, "
@@ -350,13 +354,31 @@ class Seq2SeqPreTrainedModel(PreTrainedModel):
             if module.padding_idx is not None and not getattr(module.weight, "_is_hf_initialized", False):
                 init.zeros_(module.weight[module.padding_idx])
 
+    # Copied from hf_models.rnn.modeling_rnn.RnnPreTrainedModel.from_pretrained
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        """transformers' from_pretrained, then every weight moved to freshly allocated (aligned) memory.
+
+        Weights read from a safetensors file can sit at addresses that are not 64-byte aligned; the CPU kernels then
+        take other vector paths and a reloaded model differs from the saved one in the last bits. Copying them gives
+        bit-identical outputs after a save/load roundtrip (and frees the file mapping).
+        """
+        result = super().from_pretrained(*args, **kwargs)
+        model = result[0] if isinstance(result, tuple) else result
+        with torch.no_grad():
+            for param in model.parameters():  # a tied parameter is one object: copied once, still shared
+                if param.device.type == "cpu" and param.data_ptr() % 64 != 0:
+                    param.data = param.data.clone()
+        return result
+
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
         """The decoder state is recurrent (Seq2SeqDecoderState), not a key/value cache."""
         return False
 
+    # Copied from hf_models.rnn.modeling_rnn.RnnPreTrainedModel.save_pretrained
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save weights and config; with the Auto registration, `auto_map` lists every head for trust_remote_code."""
+        """Save weights (safetensors), config and, for trust_remote_code, the code with an auto_map of every head."""
         if self._auto_class is not None:
             self.config.auto_map = dict(AUTO_MAP)
         return super().save_pretrained(save_directory, *args, **kwargs)
@@ -403,6 +425,7 @@ class Seq2SeqModel(Seq2SeqPreTrainedModel):
                             use_cache, output_attentions, output_hidden_states)
         return outputs if self._return_dict(return_dict) else outputs.to_tuple()
 
+    # Copied from hf_models.rnn.modeling_rnn.RnnPreTrainedModel._return_dict
     def _return_dict(self, return_dict: bool | None) -> bool:
         return return_dict if return_dict is not None else getattr(self.config, "return_dict", True)
 
@@ -618,19 +641,34 @@ def plot_attention(attentions, source_tokens: list[str], target_tokens: list[str
     return figure
 
 
-Seq2SeqConfig.register_for_auto_class()
-Seq2SeqModel.register_for_auto_class("AutoModel")
-Seq2SeqForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+# ----------------------------------------------------------------------------------------------------------------------
+# The heads, declared once: the Auto registration (hf_models.auto), config.json's `auto_map` and the exports
+# (`__all__` here, in hf_models.seq2seq and in hf_models) all derive from HEADS. A new head is one more entry.
+# ----------------------------------------------------------------------------------------------------------------------
+HEADS = {  # transformers' Auto class -> the head it builds for an hf_seq2seq config
+    "AutoModel": Seq2SeqModel,
+    "AutoModelForSeq2SeqLM": Seq2SeqForConditionalGeneration,
+}
 
-__all__ = [
-    "Seq2SeqAttention",
-    "Seq2SeqDecoder",
-    "Seq2SeqDecoderState",
-    "Seq2SeqEncoder",
-    "Seq2SeqEncoderOutput",
-    "Seq2SeqForConditionalGeneration",
-    "Seq2SeqModel",
-    "Seq2SeqPreTrainedModel",
-    "plot_attention",
-    "shift_tokens_right",
-]
+
+# Copied from hf_models.bert.modeling_bert._auto_map
+def _auto_map(config_class: type, heads: dict[str, type]) -> dict[str, str]:
+    """config.json's `auto_map`: AutoConfig and every head as "module.Class" of the code saved with the weights."""
+    entries = {"AutoConfig": config_class, **heads}
+    return {auto_name: f"{cls.__module__.rsplit('.', 1)[-1]}.{cls.__name__}" for auto_name, cls in entries.items()}
+
+
+# Copied from hf_models.bert.modeling_bert._register_for_auto_classes
+def _register_for_auto_classes(config_class: type, heads: dict[str, type]) -> None:
+    """`register_for_auto_class` for the config and every head: save_pretrained then copies the code files."""
+    config_class.register_for_auto_class()
+    for auto_name, cls in heads.items():  # a class under several Auto classes keeps the last one
+        cls.register_for_auto_class(auto_name)
+
+
+AUTO_MAP = _auto_map(Seq2SeqConfig, HEADS)
+_register_for_auto_classes(Seq2SeqConfig, HEADS)
+
+__all__ = ["Seq2SeqAttention", "Seq2SeqDecoder", "Seq2SeqDecoderState", "Seq2SeqEncoder", "Seq2SeqEncoderOutput",
+           "Seq2SeqPreTrainedModel", "plot_attention", "shift_tokens_right"]
+__all__ += [cls.__name__ for cls in dict.fromkeys(HEADS.values())]
