@@ -283,3 +283,31 @@ def test_every_head_of_every_family_loads_with_trust_remote_code_without_hf_mode
             assert got.keys() == expected_sums.keys(), name
             for key, value in expected_sums.items():
                 assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), (name, key)
+
+
+def _relative_imports(path: Path) -> set[str]:
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    return set(re.findall(r"^\s*from\s+\.(\w+)\s+import", text, flags=re.MULTILINE)) | set(
+        re.findall(r"^\s*import\s+\.(\w+)\s*$", text, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_modeling_files_import_every_sibling_they_need_directly(family):
+    """transformers copies a saved folder's code from the modeling file's relative imports; 5.0 goes one import deep
+    (later releases recurse), so every sibling module the modeling file needs, however indirectly, must also be
+    imported by the modeling file itself, and no import may reach outside the family's folder."""
+    folder = Path(hf_models.__file__).parent / family
+    modeling = folder / f"modeling_{family}.py"
+    direct = _relative_imports(modeling)
+    needed, todo = set(), list(direct)
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        assert (folder / f"{name}.py").is_file(), f"{modeling.name} needs .{name}, which is not in {folder}"
+        todo.extend(_relative_imports(folder / f"{name}.py"))
+    needed.discard(modeling.stem)  # a sibling may import the modeling file back
+    assert needed <= direct, f"{modeling.name} needs {sorted(needed - direct)} only through other siblings"

@@ -33,6 +33,9 @@ from .counting import (
     count_ngrams,
     encode_corpus,
 )
+
+# imported here, not only by arpa.py: transformers 5.0 copies a saved folder's code one relative import deep
+from .jit_cache import kernel_cache_dir  # noqa: F401
 from .smoothing import (
     add_k,
     adjusted_counts,
