@@ -44,6 +44,7 @@ def test_pretraining_on_wikitext2_lowers_mlm_loss(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.threads(2)  # a real training run: both cores
 def test_quickstart_defaults_learn_sentiment(tmp_path):
     """The quickstart as users run it: SST-2 dev accuracy well above the majority class (50.9%)."""
     results = quickstart.main(["--output_dir", str(tmp_path / "qs")])

@@ -29,6 +29,7 @@ def shared_init(tmp_path_factory):
     return str(path)
 
 
+@pytest.mark.threads(2)  # a real training run: both cores
 def test_sst2_through_both_libraries(shared_init, tmp_path):
     from training.run_glue import main
 

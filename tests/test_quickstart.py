@@ -19,6 +19,7 @@ def test_shipped_samples_are_there():
     assert len(dev) == 872 and set(dev["label"]) == {0, 1}
 
 
+@pytest.mark.threads(2)  # a real training run: both cores
 def test_quickstart_small_run_saves_and_reloads(tmp_path):
     out = tmp_path / "qs"
     results = quickstart.main(["--output_dir", str(out)] + SMALL)
