@@ -33,6 +33,7 @@ from transformers.modeling_outputs import (
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
+from transformers.utils import can_return_tuple
 
 from .configuration_rnn import RnnConfig
 
@@ -330,6 +331,7 @@ class RnnModel(RnnPreTrainedModel):
         return templates[layer]
 
     # --- forward ------------------------------------------------------------------------------------------------------
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -393,8 +395,6 @@ class RnnModel(RnnPreTrainedModel):
             seen = (past_key_values.seen_tokens if past_key_values is not None else 0) + seq
             state = RnnState(final[0], final[1], seen) if isinstance(final, tuple) else RnnState(final, None, seen)
         hidden_states = (inputs_embeds, *layer_outputs) if output_hidden_states else None
-        if not self._return_dict(return_dict):
-            return tuple(v for v in (outputs, state, hidden_states) if v is not None)
         return BaseModelOutputWithPast(last_hidden_state=outputs, hidden_states=hidden_states, **{CACHE_NAME: state})
 
     def _run_fused(self, x, mask, initial, per_layer: bool):
@@ -539,6 +539,7 @@ class RnnForCausalLM(RnnPreTrainedModel, GenerationMixin):
     def set_output_embeddings(self, new_embeddings):
         self.lm_head = new_embeddings
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -570,9 +571,6 @@ class RnnForCausalLM(RnnPreTrainedModel, GenerationMixin):
             shift_logits = logits[:, :-1].reshape(-1, logits.shape[-1]).float()  # (batch * (seq - 1), vocab)
             shift_labels = labels[:, 1:].reshape(-1)  # (batch * (seq - 1),)
             loss = F.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE_INDEX)
-        if not self._return_dict(return_dict):
-            out = tuple(v for v in (logits, _state_of(outputs), outputs.hidden_states) if v is not None)
-            return ((loss,) + out) if loss is not None else out
         return CausalLMOutputWithPast(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, **{CACHE_NAME: _state_of(outputs)}
         )
@@ -648,6 +646,7 @@ class RnnForSequenceClassification(RnnPreTrainedModel):
         backward_first = outputs[rows, start, hidden:]  # (batch, hidden): right-to-left summary
         return torch.cat([forward_last, backward_first], dim=-1)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -666,7 +665,7 @@ class RnnForSequenceClassification(RnnPreTrainedModel):
         pooled = self._pool(outputs.last_hidden_state, attention_mask)  # (batch, output_size)
         logits = self.classifier(self.dropout(pooled))  # (batch, num_labels)
         loss = self._classification_loss(logits, labels) if labels is not None else None
-        return _finish(self, return_dict, SequenceClassifierOutput, loss, outputs, logits)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
     # Copied from hf_models.bert.modeling_bert.BertForSequenceClassification._classification_loss
     def _classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -723,6 +722,7 @@ class RnnForTokenClassification(RnnPreTrainedModel):
     def set_input_embeddings(self, value):
         self.model.embeddings = value
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -740,7 +740,7 @@ class RnnForTokenClassification(RnnPreTrainedModel):
         )
         logits = self.classifier(self.dropout(outputs.last_hidden_state))  # (batch, seq, num_labels)
         loss = _token_classification_loss(logits, labels, self.config) if labels is not None else None
-        return _finish(self, return_dict, TokenClassifierOutput, loss, outputs, logits)
+        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
 # Copied from hf_models.bert.modeling_bert._token_classification_loss
@@ -751,14 +751,6 @@ def _token_classification_loss(logits: torch.Tensor, labels: torch.Tensor, confi
     if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= config.num_labels):
         raise ValueError(f"labels must be in [0, num_labels={config.num_labels}) or -100")
     return ForTokenClassification(logits.contiguous(), labels.contiguous(), config, ignore_index=IGNORE_INDEX)
-
-
-def _finish(model, return_dict, output_cls, loss, outputs, logits):
-    """Build the head's ModelOutput, or the tuple (loss, logits, hidden_states) without the Nones."""
-    if not model._return_dict(return_dict):
-        out = (logits,) + ((outputs.hidden_states,) if outputs.hidden_states is not None else ())
-        return ((loss,) + out) if loss is not None else out
-    return output_cls(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
