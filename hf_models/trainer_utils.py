@@ -145,10 +145,27 @@ def load_tokenizer(model_args: ModelArguments, **kwargs):
 
     register_auto_classes()
     source = model_args.tokenizer_name or model_args.model_name_or_path
+    if os.path.isdir(source) and not any(os.path.isfile(os.path.join(source, name)) for name in TOKENIZER_FILES):
+        raise ValueError(
+            f"{source} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)}): copy the tokenizer that the model "
+            "was trained with into it, or name it with --tokenizer_name"
+        )
     tokenizer = AutoTokenizer.from_pretrained(source, **model_args.hub_kwargs(), **kwargs)
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{source}: the tokenizer is not a fast (tokenizers-backed) one; offsets and word ids need it")
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
+        # transformers builds a tokenizer of special tokens alone when the vocabulary files are missing: every word
+        # would become [UNK] and the model would be scored on nothing
+        raise ValueError(
+            f"{source}: the tokenizer has no vocabulary ({len(tokenizer)} entries, all special tokens): its vocabulary "
+            "file is missing or empty"
+        )
     return tokenizer
+
+
+# files of which a saved tokenizer has at least one: the fast tokenizer, or the vocabulary a slow one is built from
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
 
 
 class InOrderEvaluationMixin:

@@ -81,3 +81,24 @@ def test_cli_log_level_is_checked():
 
     with pytest.raises(ValueError, match="--log_level must be one of debug, info, warning, error"):
         setup_cli_logging("loud")
+
+
+def test_a_model_folder_without_its_tokenizer_files_is_refused(tmp_path):
+    """Without tokenizer.json (or a vocabulary file) transformers would build a tokenizer of the 5 special tokens and
+    every word would become [UNK]: evaluation would run and score nonsense. It stops, naming the folder."""
+    tokenizer = load_tokenizer(ModelArguments(model_name_or_path=MINILM))
+    config = hf_models.BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                                  num_attention_heads=2, intermediate_size=37, num_labels=2)
+    hf_models.BertForSequenceClassification(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    assert len(load_tokenizer(ModelArguments(model_name_or_path=str(tmp_path)))) == len(tokenizer)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (tmp_path / name).unlink(missing_ok=True)
+    with pytest.raises(ValueError, match=f"{tmp_path} holds no tokenizer .*--tokenizer_name"):
+        load_tokenizer(ModelArguments(model_name_or_path=str(tmp_path)))
+    # a tokenizer file whose vocabulary is gone: special tokens alone
+    from tokenizers import Tokenizer, models
+
+    Tokenizer(models.WordPiece({"[UNK]": 0}, unk_token="[UNK]")).save(str(tmp_path / "tokenizer.json"))
+    with pytest.raises(ValueError, match="the tokenizer has no vocabulary"):
+        load_tokenizer(ModelArguments(model_name_or_path=str(tmp_path)))

@@ -19,8 +19,10 @@ from hf_models import BertConfig, BertForSequenceClassification
 from hf_models.cli_utils import append_results_row
 from hf_models.metrics import load_metric
 from hf_models.tasks.glue import (
+    GlueDataArguments,
     find_split_files,
     get_task,
+    load_glue_splits,
     model_to_dataset_ids,
     parse_label_mapping,
     read_glue_file,
@@ -88,6 +90,62 @@ def test_stsb_score_out_of_range_is_an_error(tmp_path):
     path = write(tmp_path / "train.csv", ["sentence1,sentence2,label", "a,b,7.5"])
     with pytest.raises(ValueError, match=r"train\.csv, line 2: STS-B score 7.5 is outside"):
         read_glue_file(path, "stsb")
+
+
+STSB_HEADER = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2"
+
+
+def test_a_training_file_whose_label_column_is_not_found_is_an_error(tmp_path):
+    """Issue 13.1: a header with the text columns but another label name was read as unlabelled (all -1)."""
+    train = write(tmp_path / "train.tsv", [STSB_HEADER + "\tsimilarity", "0\tg\tf\ty\t0\tn\tn\tA man.\tA person.\t3.8"])
+    with pytest.raises(ValueError, match=r"train\.tsv: the header has no stsb label column \(columns: "
+                                         r"\[.*'similarity'\]; expected one of \['score', 'label'\]\)"):
+        load_glue_splits(GlueDataArguments(task_name="stsb", train_file=str(train)))
+    pd.DataFrame({"sentence": ["a", "b"], "sentiment": [0, 1]}).to_csv(tmp_path / "train.csv", index=False)
+    with pytest.raises(ValueError, match=r"train\.csv: no label column for sst2 \(columns: "
+                                         r"\['sentence', 'sentiment'\]; expected 'label'\)"):
+        load_glue_splits(GlueDataArguments(task_name="sst2", train_file=str(tmp_path / "train.csv")))
+    # a dev file is scored: it needs labels when evaluated (and as the gold file of a predictions file)
+    dev = write(tmp_path / "dev.tsv", ["index\tsentence1\tsentence2\tgold", "0\ta\tb\tentailment"])
+    with pytest.raises(ValueError, match=r"dev\.tsv: the header has no rte label column"):
+        load_glue_splits(GlueDataArguments(task_name="rte", validation_file=str(dev)),
+                         labelled_splits=["train", "validation"])
+    write(tmp_path / "p.tsv", ["index\tprediction", "0\tentailment"])
+    with pytest.raises(ValueError, match=r"dev\.tsv: the header has no rte label column"):
+        score_predictions_file(str(tmp_path / "p.tsv"), str(dev), "rte")
+
+
+def test_a_test_file_without_labels_still_reads_as_unlabelled(tmp_path):
+    train = write(tmp_path / "train.tsv", [STSB_HEADER + "\tscore", "0\tg\tf\ty\t0\tn\tn\tA man.\tA person.\t3.8"])
+    test = write(tmp_path / "test.tsv", [STSB_HEADER, "0\tg\tf\ty\t0\tn\tn\tA man.\tA person."])
+    pd.DataFrame({"sentence1": ["a"], "sentence2": ["b"], "label": [-1.0], "idx": [0]}).to_parquet(
+        tmp_path / "test-00000-of-00001.parquet")  # the hub's STS-B test split marks its labels -1
+    for test_file in (test, tmp_path / "test-00000-of-00001.parquet"):
+        splits = load_glue_splits(GlueDataArguments(task_name="stsb", train_file=str(train), test_file=str(test_file)))
+        assert splits["train"]["label"] == [pytest.approx(3.8)] and splits["test"]["label"] == [-1], test_file
+
+
+def test_stsb_score_of_minus_one_in_a_labelled_split_is_an_error(tmp_path):
+    """Issue 13.1: -1 was taken for 'unlabelled' while -0.5 was refused."""
+    path = write(tmp_path / "train.tsv", [STSB_HEADER + "\tscore", "0\tg\tf\ty\t0\tn\tn\tA man.\tA person.\t-1"])
+    with pytest.raises(ValueError, match=r"train\.tsv, line 2: STS-B score -1 is outside \[0, 5\]"):
+        read_glue_file(path, "stsb")
+    write(tmp_path / "train.csv", ["sentence1,sentence2,label", "a,b,2.5", "c,d,-1"])
+    with pytest.raises(ValueError, match=r"train\.csv, line 3: label -1 marks an unlabelled example"):
+        load_glue_splits(GlueDataArguments(task_name="stsb", train_file=str(tmp_path / "train.csv")))
+
+
+def test_a_row_with_stray_tabs_is_an_error_not_a_truncation(tmp_path):
+    """Issue 13.6: MRPC's sentence2 came back as its first word."""
+    path = write(tmp_path / "train.tsv", ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String",
+                                          "1\t1\t2\tHe said no.\tThe pie.", "0\t3\t4\tA cat.\tThe\tdog barked."],
+                 bom=True)
+    with pytest.raises(ValueError, match=r"train\.tsv, line 3: 6 tab-separated fields, but the header has 5"):
+        read_glue_file(path, "mrpc")
+    cola = write(tmp_path / "cola.tsv", ["gj04\t1\t\tThe sailors rode.", "gj04\t0\t*\tThe more\twe study."])
+    with pytest.raises(ValueError, match=r"cola\.tsv, line 2: 5 tab-separated fields, but the cola layout without a "
+                                         r"header has 4"):
+        read_glue_file(cola, "cola")
 
 
 def test_parquet_csv_and_jsonl_in_the_hub_schema(tmp_path):

@@ -127,7 +127,8 @@ def _features(task: GlueTask) -> datasets.Features:
 
 
 def parse_label(task: GlueTask, value: Any, where: str) -> float | int:
-    """The hub's label of one raw value (tsv text, class name, or class id); -1 for a missing test label."""
+    """The hub's label of one raw value (tsv text, class name, or class id; a class id may be -1, the hub's mark of
+    an unlabelled test example, but an STS-B score must lie in [0, 5])."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         raise ValueError(f"{where}: the label is empty")
     if task.is_regression:
@@ -135,8 +136,8 @@ def parse_label(task: GlueTask, value: Any, where: str) -> float | int:
             score = float(value)
         except (TypeError, ValueError):
             raise ValueError(f"{where}: STS-B score {value!r} is not a number") from None
-        if not 0.0 <= score <= 5.0 and score != -1:
-            raise ValueError(f"{where}: STS-B score {score} is outside [0, 5]")
+        if not 0.0 <= score <= 5.0:  # -1 too: an unlabelled test file has no label column, not -1 scores
+            raise ValueError(f"{where}: STS-B score {str(value).strip()} is outside [0, 5]")
         return score
     if isinstance(value, (int, np.integer)) or (isinstance(value, float) and float(value).is_integer()):
         label = int(value)
@@ -171,8 +172,13 @@ def _column_index(task: GlueTask, header: list[str], path: Path) -> tuple[dict[s
     return found, "label" in found
 
 
-def read_glue_tsv(path: str | os.PathLike, task: GlueTask | str) -> datasets.Dataset:
-    """A GLUE tsv file (with or without a header row, labelled or a test file) as a Dataset in the hub's schema."""
+def read_glue_tsv(path: str | os.PathLike, task: GlueTask | str, require_labels: bool = False) -> datasets.Dataset:
+    """A GLUE tsv file (with or without a header row, labelled or a test file) as a Dataset in the hub's schema.
+
+    A header row without a label column is a test file (labels -1), unless `require_labels` (a training or evaluation
+    split): then it is an error naming the columns found and the label column names expected. A row with more
+    tab-separated fields than the header (or the task's layout without a header) has is an error, not a truncation.
+    """
     task = get_task(task) if isinstance(task, str) else task
     path = Path(path)
     if not path.is_file():
@@ -189,8 +195,19 @@ def read_glue_tsv(path: str | os.PathLike, task: GlueTask | str) -> datasets.Dat
     if header is not None:
         columns, labelled = header
         start = 1
+        if require_labels and not labelled:
+            raise ValueError(
+                f"{path}: the header has no {task.name} label column (columns: {first}; expected one of "
+                f"{list(task.tsv_headers['label'])}), but this split needs labels"
+            )
+        width, layout = len(first), f"the header has {len(first)}"
     else:  # no header row: the original labelled layout of the task (CoLA train/dev)
         columns, labelled, start = dict(task.tsv_positions), True, 0
+        if all(c >= 0 for c in columns.values()):  # the layout fixes the number of fields
+            width = max(columns.values()) + 1
+            layout = f"the {task.name} layout without a header has {width}"
+        else:  # a label counted from the end (MNLI): the first row gives the number of fields
+            width, layout = len(first), f"line 1 has {len(first)}"
     needed = max((c if c >= 0 else len(first) + c) for c in columns.values()) + 1
     for line_number, line in enumerate(lines[start:], start=start + 1):
         line = line.rstrip("\r")
@@ -203,6 +220,8 @@ def read_glue_tsv(path: str | os.PathLike, task: GlueTask | str) -> datasets.Dat
                 f"{where}: {len(cells)} tab-separated columns, but the {task.name} layout needs at least {needed} "
                 f"({', '.join(f'{k}=column {v + 1 if v >= 0 else v}' for k, v in columns.items())})"
             )
+        if len(cells) > width:
+            raise ValueError(f"{where}: {len(cells)} tab-separated fields, but {layout} (a stray tab in the text?)")
         for name in task.text_fields:
             rows[name].append(cells[columns[name]])
         rows["label"].append(parse_label(task, cells[columns["label"]], where) if labelled else -1)
@@ -218,8 +237,12 @@ def read_glue_tsv(path: str | os.PathLike, task: GlueTask | str) -> datasets.Dat
     return datasets.Dataset.from_dict(rows, features=_features(task))
 
 
-def read_glue_table(path: str | os.PathLike, task: GlueTask | str) -> datasets.Dataset:
-    """A parquet, csv, json or jsonl file whose columns are the hub's (e.g. sentence1, sentence2, label)."""
+def read_glue_table(path: str | os.PathLike, task: GlueTask | str, require_labels: bool = False) -> datasets.Dataset:
+    """A parquet, csv, json or jsonl file whose columns are the hub's (e.g. sentence1, sentence2, label).
+
+    Without a `label` column (or with label -1, the hub's test splits) the examples are unlabelled, unless
+    `require_labels` (a training or evaluation split): then that is an error naming the file and the columns.
+    """
     task = get_task(task) if isinstance(task, str) else task
     path = Path(path)
     if not path.is_file():
@@ -235,11 +258,16 @@ def read_glue_table(path: str | os.PathLike, task: GlueTask | str) -> datasets.D
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing} for {task.name} (columns: {raw.column_names}; expected "
                          f"{list(task.text_fields)} and optionally label, idx)")
+    if require_labels and "label" not in raw.column_names:
+        raise ValueError(f"{path}: no label column for {task.name} (columns: {raw.column_names}; expected 'label'), "
+                         f"but this split needs labels")
     rows: dict[str, list] = {f: [] for f in (*task.text_fields, "label", "idx")}
     labels = raw["label"] if "label" in raw.column_names else [-1] * len(raw)
     idxs = raw["idx"] if "idx" in raw.column_names else list(range(len(raw)))
     for i in range(len(raw)):
         where = f"{path}, {line_of[builder](i)}"
+        if require_labels and labels[i] == -1:
+            raise ValueError(f"{where}: label -1 marks an unlabelled example, but this split needs labels")
         rows["label"].append(-1 if labels[i] == -1 else parse_label(task, labels[i], where))
         rows["idx"].append(int(idxs[i]))
     for name in task.text_fields:
@@ -251,11 +279,14 @@ def read_glue_table(path: str | os.PathLike, task: GlueTask | str) -> datasets.D
     return datasets.Dataset.from_dict(rows, features=_features(task))
 
 
-def read_glue_file(path: str | os.PathLike, task: GlueTask | str) -> datasets.Dataset:
-    """Any local GLUE file: tsv (the GLUE folders) or the hub's schema in parquet, csv, json or jsonl."""
+def read_glue_file(path: str | os.PathLike, task: GlueTask | str, require_labels: bool = False) -> datasets.Dataset:
+    """Any local GLUE file: tsv (the GLUE folders) or the hub's schema in parquet, csv, json or jsonl.
+
+    `require_labels`: the split trains or is scored, so a file without a label column is an error (not a test file).
+    """
     if str(path).lower().endswith(".tsv"):
-        return read_glue_tsv(path, task)
-    return read_glue_table(path, task)
+        return read_glue_tsv(path, task, require_labels)
+    return read_glue_table(path, task, require_labels)
 
 
 # Files of a GLUE data folder for each split: the original tsv names, then the hub's parquet names.
@@ -350,8 +381,13 @@ class GlueDataArguments:
 # ----------------------------------------------------------------------------------------------------------------------
 # 4. Loading, tokenizing, scoring
 # ----------------------------------------------------------------------------------------------------------------------
-def load_glue_splits(data_args: GlueDataArguments, model_args: ModelArguments | None = None) -> datasets.DatasetDict:
-    """The task's splits (train, validation[_matched/_mismatched], test[...]) in the hub's schema."""
+def load_glue_splits(data_args: GlueDataArguments, model_args: ModelArguments | None = None,
+                     labelled_splits: tuple[str, ...] | list[str] = ("train",)) -> datasets.DatasetDict:
+    """The task's splits (train, validation[_matched/_mismatched], test[...]) in the hub's schema.
+
+    A local file of a split in `labelled_splits` (training, evaluation with metrics) must have labels: a file without
+    a label column is an error there, while a test file without one is read as unlabelled (labels -1).
+    """
     task = data_args.task
     if data_args.dataset_name:
         raw = datasets.load_dataset(
@@ -365,7 +401,8 @@ def load_glue_splits(data_args: GlueDataArguments, model_args: ModelArguments | 
     files = data_args.split_files()
     if not files:
         raise ValueError("no data: give --dataset_name, --data_dir or --train_file/--validation_file/--test_file")
-    return datasets.DatasetDict({split: read_glue_file(path, task) for split, path in files.items()})
+    return datasets.DatasetDict({split: read_glue_file(path, task, require_labels=split in labelled_splits)
+                                 for split, path in files.items()})
 
 
 def evaluation_splits(task: GlueTask, splits, kind: str) -> list[tuple[str, str]]:
@@ -489,7 +526,7 @@ def score_predictions_file(predictions_file: str, data_file: str, task: GlueTask
                            mismatched: bool = False) -> dict[str, float]:
     """The GLUE metric of a predictions file against a labelled data file, matched by index."""
     task = get_task(task) if isinstance(task, str) else task
-    gold = read_glue_file(data_file, task)
+    gold = read_glue_file(data_file, task, require_labels=True)
     predictions = read_glue_predictions(predictions_file, task)
     missing = [i for i in gold["idx"] if i not in predictions]
     if missing:
@@ -535,7 +572,10 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
     wait_for_everyone(training_args)
     set_seed(training_args.seed)
 
-    raw = load_glue_splits(data_args, model_args)
+    labelled_splits = ["train"]  # a train file is always for training; dev files are scored with --do_eval
+    if training_args.do_eval:
+        labelled_splits += ["validation", "validation_matched", "validation_mismatched"]
+    raw = load_glue_splits(data_args, model_args, labelled_splits)
     if training_args.do_train and "train" not in raw:
         raise ValueError(f"--do_train needs a train split (found {list(raw)})")
     eval_splits = evaluation_splits(task, raw, "validation") if training_args.do_eval else []
