@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -159,11 +160,40 @@ def check_output_dir(output_dir: str | os.PathLike, overwrite: bool) -> None:
                          "pass --overwrite_output_dir to write into it anyway.")
 
 
+def _without_non_finite(obj: Any, key: str, bad: list[str]) -> Any:
+    """`obj` with every NaN/Infinity float (at any depth) replaced by None; their keys appended to `bad`."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        bad.append(f"{key or '<top level>'}={obj}")
+        return None
+    if isinstance(obj, dict):
+        return {k: _without_non_finite(v, f"{key}.{k}" if key else str(k), bad) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_without_non_finite(v, f"{key}[{i}]", bad) for i, v in enumerate(obj)]
+    return obj
+
+
+def json_safe(obj: Any, where: str) -> Any:
+    """`obj` ready for strict JSON: NaN and Infinity (which `json.dumps` writes bare, and which no JSON parser but
+    Python's reads) become null, with one warning naming `where` and the keys (e.g. a Pearson correlation of constant
+    predictions, or a loss that overflowed). Use it on a metrics dict before `Trainer.save_metrics`."""
+    bad: list[str] = []
+    clean = _without_non_finite(obj, "", bad)
+    if bad:
+        logger.warning(f"{where}: {len(bad)} value(s) are not finite numbers, written as null (JSON has no NaN or "
+                       f"Infinity): {', '.join(bad)}")
+    return clean
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write `obj` as indented UTF-8 JSON (non-ASCII text kept readable), creating the folder."""
+    """Write `obj` as indented UTF-8 JSON (non-ASCII text kept readable), creating the folder.
+
+    The file is strict JSON: NaN and Infinity are written as null, with a warning naming the keys (see `json_safe`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n", encoding="utf-8")
+    obj = json_safe(obj, str(path))
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False, allow_nan=False) + "\n",
+                    encoding="utf-8")
 
 
 RESULTS_COLUMNS = ("date", "task", "split", "model", "implementation", "examples", "metrics", "output_dir")
@@ -209,6 +239,7 @@ __all__ = [
     "append_results_row",
     "check_output_dir",
     "disable_progress_bars",
+    "json_safe",
     "parse_args",
     "results_table_path",
     "setup_cli_logging",

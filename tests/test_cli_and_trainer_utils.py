@@ -76,6 +76,35 @@ def test_output_dir_check_refuses_a_non_empty_folder_and_a_file(tmp_path):
         check_output_dir(tmp_path / "model.safetensors", overwrite=True)
 
 
+def test_write_json_writes_strict_json_with_null_for_nan_and_infinity(tmp_path, caplog):
+    """Issue 13: json.dumps writes bare NaN/Infinity, which is not JSON (jq, JavaScript and most parsers refuse it).
+    write_json writes null instead and warns, naming the file and the keys."""
+    import json
+    import logging
+    import math
+
+    from hf_models.cli_utils import write_json
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: bare {constant}")
+
+    path = tmp_path / "eval_results.json"
+    metrics = {"eval_pearson": math.nan, "eval_loss": 0.5, "eval_samples": 8, "title": "Zürich",
+               "per_class": {"f1": [1.0, math.inf, -math.inf]}}
+    with caplog.at_level(logging.WARNING, logger="hf_models.cli"):
+        write_json(path, metrics)
+    saved = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+    assert saved == {"eval_pearson": None, "eval_loss": 0.5, "eval_samples": 8, "title": "Zürich",
+                     "per_class": {"f1": [1.0, None, None]}}
+    assert math.isnan(metrics["eval_pearson"])  # the caller's dict is left as it was
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert str(path) in warning and "eval_pearson=nan" in warning and "per_class.f1[1]=inf" in warning, warning
+    assert "per_class.f1[2]=-inf" in warning and "eval_loss" not in warning, warning
+    caplog.clear()
+    write_json(path, {"eval_loss": 0.5})  # finite numbers: no warning
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]
+
+
 def test_cli_log_level_is_checked():
     from hf_models.cli_utils import setup_cli_logging
 

@@ -447,3 +447,42 @@ def test_predictions_stay_in_dataset_order_with_group_by_length(tiny_checkpoint,
     scores = [line.split("\t")[1] for line in predictions["sequential"].splitlines()[1:]]
     assert len(set(scores)) > 20, scores  # the scores do differ between sentences
     assert predictions["group_by_length"] == predictions["sequential"]
+
+
+def _refuse_non_json(constant):
+    raise ValueError(f"not JSON: bare {constant}")
+
+
+@pytest.mark.slow
+def test_a_nan_metric_is_written_as_null_not_bare_nan(tiny_checkpoint, tmp_path, caplog):
+    """Issue 13: a model with constant predictions has no Pearson correlation (NaN); eval_results.json and
+    all_results.json must stay strict JSON (null, and a warning naming the key), not Python's bare NaN."""
+    import logging
+
+    import torch
+    from transformers import AutoTokenizer
+
+    from eval.eval_glue import main as eval_main
+
+    header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore"
+    dev = write(tmp_path / "dev.tsv", [header] + [f"{i}\tg\tf\ty\t{i}\tn\tn\tA man {i}.\tA claim {i}.\t{i % 5}.0"
+                                                  for i in range(8)])
+    model = tmp_path / "model"  # a regression head of zeros: every prediction is exactly 0.0
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, num_labels=1, problem_type="regression")
+    bert = BertForSequenceClassification(config)
+    with torch.no_grad():
+        bert.classifier.weight.zero_()
+        bert.classifier.bias.zero_()
+    bert.save_pretrained(model)
+    AutoTokenizer.from_pretrained(tiny_checkpoint).save_pretrained(model)
+    out = tmp_path / "eval"
+    with caplog.at_level(logging.WARNING):
+        results = eval_main(["--model_name_or_path", str(model), "--task_name", "stsb", "--validation_file", str(dev),
+                             "--output_dir", str(out), "--use_cpu", "--report_to", "none"])
+    assert math.isnan(results["eval_pearson"])  # the run's own numbers are as computed
+    for name in ("eval_results.json", "all_results.json"):
+        saved = json.loads((out / name).read_text(), parse_constant=_refuse_non_json)
+        assert saved["eval_pearson"] is None and saved["eval_samples"] == 8, (name, saved)
+    assert any("eval_results.json" in r.getMessage() and "eval_pearson=nan" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]

@@ -162,6 +162,33 @@ def test_read_official_v2_unanswerable(tmp_path):
     assert dataset[3]["answers"] == {"text": [], "answer_start": []}  # plausible_answers are not answers
 
 
+@pytest.mark.parametrize(("version", "is_impossible", "problem"), [
+    ("1.1", False, "says SQuAD version '1.1'"),
+    ("1.1", True, "says SQuAD version '1.1'"),  # a v1.1 file has no unanswerable questions, marked or not
+    (None, False, "not SQuAD 2.0"),  # no version field, no is_impossible fields: not v2.0 either
+])
+def test_empty_answers_in_a_v1_file_is_an_error_not_v2_scoring(tmp_path, version, is_impossible, problem):
+    """Issue 13: one empty `answers` in a v1.1 file made the whole file score as SQuAD 2.0 without a word."""
+    articles = squad_articles(2, 2)
+    qa = articles[1]["paragraphs"][1]["qas"][2]  # question q14 of article 'Article_1'
+    qa["answers"] = []
+    if is_impossible:
+        qa["is_impossible"] = True
+    data = {"data": articles} if version is None else {"version": version, "data": articles}
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(squad.SquadFormatError) as error:
+        squad.read_squad_file(path)
+    message = str(error.value)
+    assert str(path) in message and "'Article_1'" in message and "question id 'q14'" in message, message
+    assert problem in message and "empty answers" in message, message
+    predictions = tmp_path / "predictions.json"
+    predictions.write_text(json.dumps({r["id"]: r["answers"]["text"][0] if r["answers"]["text"] else ""
+                                       for r in flat_records(articles)}), encoding="utf-8")
+    with pytest.raises(squad.SquadFormatError, match=r"question id 'q14'"):
+        squad.evaluate_predictions_file(predictions, path)
+
+
 def test_test_file_may_have_no_answers(tmp_path):
     records = [{k: v for k, v in r.items() if k != "answers"} for r in flat_records(squad_articles(1, 1))]
     path = write_jsonl(tmp_path / "test.jsonl", records)

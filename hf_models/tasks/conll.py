@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from ..cli_utils import json_safe
 from ..trainer_utils import (
     InOrderEvaluationMixin,
     ModelArguments,
@@ -1045,7 +1046,7 @@ def run_ner(model_args: ModelArguments, data_args: DataArguments, run_args: RunA
         metrics = dict(train_result.metrics)
         metrics["train_samples"] = len(tokenized["train"].dataset)
         trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
+        trainer.save_metrics("train", json_safe(metrics, "train_results.json"))  # strict JSON: NaN -> null
         trainer.save_state()
         results.update({k if k.startswith("train") else f"train_{k}": v for k, v in metrics.items()})
 
@@ -1060,7 +1061,7 @@ def run_ner(model_args: ModelArguments, data_args: DataArguments, run_args: RunA
             metrics = trainer.predict(tokenized[split].dataset, metric_key_prefix=prefix).metrics
         metrics[f"{prefix}_samples"] = len(tokenized[split].sentences)
         trainer.log_metrics(prefix, metrics)
-        trainer.save_metrics(prefix, metrics)
+        trainer.save_metrics(prefix, json_safe(metrics, f"{prefix}_results.json"))  # strict JSON: NaN -> null
         results.update(metrics)
         if trainer.is_world_process_zero():
             sentences = tokenized[split].sentences

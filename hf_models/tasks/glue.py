@@ -16,7 +16,6 @@ the line and the problem.
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import math
 import os
@@ -27,6 +26,7 @@ from typing import Any
 import datasets
 import numpy as np
 
+from ..cli_utils import json_safe, write_json
 from ..trainer_utils import (
     InOrderEvaluationMixin,
     ModelArguments,
@@ -654,7 +654,7 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
         metrics = dict(train_result.metrics)
         metrics["train_samples"] = len(train_dataset)
         trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
+        trainer.save_metrics("train", json_safe(metrics, "train_results.json"))  # strict JSON: NaN -> null
         trainer.save_state()
         results.update(metrics)
 
@@ -678,7 +678,7 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
                 metrics.update({f"{prefix}_{k}": v for k, v in scores.items()})
             metrics[f"{prefix}_samples"] = len(dataset)
             trainer.log_metrics(prefix, metrics)
-            trainer.save_metrics(prefix, metrics)
+            trainer.save_metrics(prefix, json_safe(metrics, f"{prefix}_results.json"))  # strict JSON: NaN -> null
             results.update(metrics)
             file_name = f"{'eval_predictions' if kind == 'eval' else 'predict_results'}_{task.name}"
             file_name += "_mismatched" if split.endswith("mismatched") else ""
@@ -692,8 +692,7 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
                                metrics={k[len(prefix) + 1:]: v for k, v in metrics.items()
                                         if k.startswith(prefix + "_")})
     if training_args.should_save:
-        with open(os.path.join(training_args.output_dir, "all_results.json"), "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=2)
+        write_json(os.path.join(training_args.output_dir, "all_results.json"), results)  # strict JSON: NaN -> null
     if training_args.push_to_hub and training_args.do_train:
         trainer.push_to_hub(finetuned_from=model_args.model_name_or_path, tasks="text-classification",
                             dataset_tags="glue", dataset_args=task.name, dataset=f"GLUE {task.name.upper()}")

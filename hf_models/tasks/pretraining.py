@@ -22,6 +22,7 @@ import datasets
 import numpy as np
 import torch
 
+from ..cli_utils import json_safe
 from ..pretraining.documents import parse_document_separator, read_documents
 from ..pretraining.masked_lm import (
     DataCollatorForBertPretraining,
@@ -474,14 +475,14 @@ def run_pretraining(model_args, data_args, training_args, run_args=None) -> dict
         metrics = dict(train_result.metrics)
         metrics["train_samples"] = len(train_dataset)
         trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
+        trainer.save_metrics("train", json_safe(metrics, "train_results.json"))  # strict JSON: NaN -> null
         trainer.save_state()
         results.update({k if k.startswith("train") else f"train_{k}": v for k, v in metrics.items()})
     if training_args.do_eval:
         metrics = trainer.evaluate()
         metrics["eval_samples"] = len(eval_dataset)
         trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
+        trainer.save_metrics("eval", json_safe(metrics, "eval_results.json"))  # strict JSON: NaN -> null
         results.update(metrics)
         if training_args.should_save:
             shown = {k.removeprefix("eval_"): v for k, v in metrics.items()

@@ -39,7 +39,7 @@ import numpy as np
 from transformers import Trainer
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
-from ..cli_utils import append_results_row, write_json
+from ..cli_utils import append_results_row, json_safe, write_json
 from ..trainer_utils import (
     InOrderEvaluationMixin,
     ModelArguments,
@@ -230,6 +230,13 @@ def _read_official(data: dict, path: str, answers_required: bool) -> list[dict[s
     records = []
     if not isinstance(data["data"], list):
         raise SquadFormatError(f"{path}: 'data' must be a list of articles")
+    # The version decides what an empty answers list means: SQuAD 2.0 marks its unanswerable questions (is_impossible,
+    # "version": "v2.0"); in a v1.1 file every question has an answer, and an empty list is a broken record, not a
+    # reason to score the whole file as v2.0.
+    version = str(data.get("version", "")).strip().lower().lstrip("v")
+    declared_v1, declared_v2 = version.split(".")[0] == "1", version.split(".")[0] == "2"
+    no_answer_where: tuple[str, str] | None = None  # the first question with an empty answers list
+    any_is_impossible = False
     for a, article in enumerate(data["data"]):
         if not isinstance(article, Mapping):
             raise SquadFormatError(f"{path}: article {a}: expected an object with 'title' and 'paragraphs'")
@@ -257,6 +264,16 @@ def _read_official(data: dict, path: str, answers_required: bool) -> list[dict[s
                     {"title": title, "context": paragraph["context"], **qa}, where, answers_required
                 )
                 impossible = qa.get("is_impossible")
+                any_is_impossible = any_is_impossible or impossible is not None
+                if "answers" in record and not record["answers"]["text"]:
+                    if declared_v1:
+                        raise SquadFormatError(
+                            f"{where} (question id {record['id']!r}): the file says SQuAD version "
+                            f"{data['version']!r}, where every question has an answer, but this one has an empty "
+                            "answers list; give its answer, or mark the file as SQuAD 2.0 (\"version\": \"v2.0\", "
+                            "\"is_impossible\": true) if the question is meant to be unanswerable")
+                    if no_answer_where is None:
+                        no_answer_where = (where, record["id"])
                 if impossible is not None and "answers" in record:
                     # SQuAD 2.0 marks unanswerable questions; their answers list is empty (see plausible_answers)
                     if impossible and record["answers"]["text"]:
@@ -266,6 +283,12 @@ def _read_official(data: dict, path: str, answers_required: bool) -> list[dict[s
                         raise SquadFormatError(f"{where} (question id {record['id']!r}): is_impossible is false but "
                                                "the question has no answer")
                 records.append(record)
+    if no_answer_where is not None and not declared_v2 and not any_is_impossible:
+        where, qid = no_answer_where
+        raise SquadFormatError(
+            f"{where} (question id {qid!r}): empty answers list in a file that is not SQuAD 2.0 (version "
+            f"{data.get('version')!r}, no is_impossible fields); give its answer, or mark the file as SQuAD 2.0 "
+            "(\"version\": \"v2.0\", \"is_impossible\": true) if the question is meant to be unanswerable")
     return records
 
 
@@ -984,7 +1007,7 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
         metrics["train_samples"] = len(train_features)
         metrics["train_examples"] = len(train_examples)
         trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
+        trainer.save_metrics("train", json_safe(metrics, "train_results.json"))  # strict JSON: NaN -> null
         trainer.save_state()
         results.update(metrics)
     if training_args.do_eval:
@@ -993,7 +1016,7 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
         metrics["eval_samples"] = len(eval_features)
         metrics["eval_examples"] = len(eval_examples)
         trainer.log_metrics("eval", metrics)
-        trainer.save_metrics("eval", metrics)
+        trainer.save_metrics("eval", json_safe(metrics, "eval_results.json"))  # strict JSON: NaN -> null
         record_results(training_args, run_args, task, "validation", model_args.model_name_or_path, implementation,
                        len(eval_examples), _scores_only(metrics))
         results.update(metrics)
@@ -1003,7 +1026,7 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
         metrics["predict_samples"] = len(test_features)
         metrics["predict_examples"] = len(test_examples)
         trainer.log_metrics("predict", metrics)
-        trainer.save_metrics("predict", metrics)
+        trainer.save_metrics("predict", json_safe(metrics, "predict_results.json"))  # strict JSON: NaN -> null
         if "answers" in test_examples.column_names:
             record_results(training_args, run_args, task, "test", model_args.model_name_or_path, implementation,
                            len(test_examples), _scores_only(metrics))
