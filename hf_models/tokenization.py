@@ -15,9 +15,11 @@ transformers' own BERT tokenizer, so the result saves with `save_pretrained` and
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -183,7 +185,7 @@ def _text_batches(files_or_texts, input_type: str) -> Iterator[list[str]]:
 
 
 def _file_batches(path: Path) -> Iterator[list[str]]:
-    """Yield the lines of one UTF-8 text file in batches; errors name the file (and line)."""
+    """Yield the lines of one UTF-8 text file (plain or gzip) in batches; errors name the file (and line)."""
     if not path.exists():
         raise FileNotFoundError(f"training file not found: {path}")
     if not path.is_file():
@@ -193,7 +195,16 @@ def _file_batches(path: Path) -> Iterator[list[str]]:
     batch: list[str] = []
     has_text = False
     with path.open("rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
+        compressed = handle.read(2) == b"\x1f\x8b" or path.suffix == ".gz"
+    with gzip.open(path, "rb") if compressed else path.open("rb") as handle:
+        lines = enumerate(handle, start=1)
+        while True:
+            try:
+                line_number, raw = next(lines)
+            except StopIteration:
+                break
+            except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+                raise ValueError(f"training file {path}: corrupt or truncated gzip file ({error})") from None
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as error:

@@ -316,6 +316,28 @@ class TestBertModel(ModelTesterMixin):
         assert out.loss.item() == 0.0
         out.loss.backward()  # a batch without masked tokens must not break a training loop
 
+    @pytest.mark.parametrize("model_class", [BertForMaskedLM, BertForPreTraining], ids=lambda c: c.__name__)
+    def test_mlm_loss_with_no_labelled_position_agrees_in_every_mode(self, model_class):
+        """Labels all -100: the MLM loss is 0.0 with a zero gradient in train and eval mode, sparse and dense alike
+        (the dense path used to give 0/0 = NaN in eval mode while the sparse one gave 0.0 in train mode)."""
+        config, inputs = self._config_and_inputs(
+            model_class, return_labels=True, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+        )
+        inputs["labels"] = torch.full_like(inputs["input_ids"], -100)
+        model = model_class(config)
+        if model_class is BertForPreTraining:  # the MLM loss alone (no NSP label)
+            del inputs["next_sentence_label"]
+        for training in (True, False):
+            for sparse in (True, False):
+                model.train(training)
+                model.config.sparse_prediction = sparse
+                model.zero_grad()
+                out = model(**inputs)
+                assert out.loss.item() == 0.0, f"training={training} sparse={sparse}: loss {out.loss.item()}"
+                out.loss.backward()
+                for name, p in model.named_parameters():
+                    assert p.grad is None or not p.grad.any(), f"training={training} sparse={sparse}: grad of {name}"
+
     # --- clear errors -------------------------------------------------------------------------------------------------
     def test_config_errors(self):
         with pytest.raises(ValueError, match=r"hidden_size \(30\) must be divisible by .*num_attention_heads \(4\)"):

@@ -996,3 +996,42 @@ def test_arpa_kernels_announce_their_compilation_and_cache_in_the_user_folder(tm
     assert {path: path.stat().st_mtime_ns for path in package.rglob("*.nb[ic]")} == before, "cached in the package"
     warm = run()
     assert "Compiling" not in warm.stderr + warm.stdout
+
+
+def test_fit_on_a_file_of_blank_lines_names_the_file(tmp_path):
+    """A training file with only blank lines (or nothing) is an error naming it, not a model of <s> </s> alone."""
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n\n  \n\t\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"training file .*blank\.txt holds no word"):
+        NGramLanguageModel.fit(blank, order=2, smoothing="mle")
+    text = tmp_path / "text.txt"
+    text.write_text("a b\n\nc\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"training file .*blank\.txt holds no word"):  # among other files too
+        NGramLanguageModel.fit([text, blank], order=2, smoothing="mle")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"training file .*empty\.txt holds no word"):
+        NGramLanguageModel.fit(empty, order=2, smoothing="mle")
+    assert NGramLanguageModel.fit(text, order=2, smoothing="mle").fit_statistics["sentences"] == 3  # blank lines kept
+
+
+def test_gzip_files_are_read_by_content_and_corrupt_ones_name_the_file(tmp_path):
+    from hf_models.ngram.counting import read_lines
+
+    data = gzip.compress(("\n".join(CORPUS) + "\n").encode("utf-8"))
+    reference = NGramLanguageModel.fit([s.split() for s in CORPUS], order=2, smoothing="mle")
+    for name in ("train.txt.gz", "train.txt"):  # a valid gzip file is not "not valid UTF-8", whatever its name
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert [line for _, line in read_lines(path)] == [s + "\n" for s in CORPUS]
+        assert NGramLanguageModel.fit(path, order=2, smoothing="mle").vocab == reference.vocab
+    big = gzip.compress(("a b c d\n" * 50000).encode("utf-8"))
+    broken = {"truncated.gz": big[: len(big) // 2], "corrupt.gz": big[:10] + b"\x00" * 40 + big[50:],
+              "plain_named.gz": b"a b\n"}
+    for name, content in broken.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(ValueError, match=rf"{name}: corrupt or truncated gzip file"):
+            NGramLanguageModel.fit(path, order=2, smoothing="mle")
+        with pytest.raises(ValueError, match=rf"{name}: corrupt or truncated gzip file"):
+            list(read_lines(path))

@@ -164,6 +164,28 @@ def test_read_documents_errors_name_the_file(tmp_path):
         read_documents([])
 
 
+def test_read_documents_reads_gzip_and_names_a_corrupt_one(tmp_path):
+    """A valid gzip-compressed UTF-8 file is read as its text (not called "not UTF-8"), whatever its name; a truncated
+    or corrupt one is one error naming the file."""
+    import gzip
+
+    text = "first sentence.\nsecond one.\n\nanother document caf\u00e9.\n"
+    expected = read_documents(write(tmp_path, "plain.txt", text))
+    data = gzip.compress(text.encode("utf-8"))
+    for name in ("docs.txt.gz", "docs.txt"):
+        (tmp_path / name).write_bytes(data)
+        assert read_documents(tmp_path / name) == expected
+    big = gzip.compress(("a sentence of text.\n" * 20000).encode("utf-8"))
+    for name, content in {"truncated.gz": big[: len(big) // 2], "corrupt.gz": big[:10] + b"\x00" * 40 + big[50:],
+                          "plain_named.gz": b"not compressed\n"}.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=rf"{name}: corrupt or truncated gzip file"):
+            read_documents(tmp_path / name)
+    (tmp_path / "empty.txt.gz").write_bytes(gzip.compress(b""))
+    with pytest.raises(ValueError, match="empty.txt.gz is empty"):
+        read_documents(tmp_path / "empty.txt.gz")
+
+
 def test_read_documents_wikitext2(shared_data_dir):
     valid = shared_data_dir / "wikitext2" / "valid.txt"
     documents = read_documents(valid, "wikitext")

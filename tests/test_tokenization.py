@@ -124,6 +124,31 @@ def test_missing_empty_and_non_utf8_files_are_named(tmp_path):
         train_wordpiece_tokenizer(latin1)
 
 
+def test_gzip_training_files_are_read_and_corrupt_ones_named(tmp_path):
+    """A valid gzip-compressed UTF-8 file is read as its text (not "not UTF-8"), whatever its name; a truncated or
+    corrupt one is one error naming the file."""
+    import gzip
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("\n".join(CORPUS) + "\n", encoding="utf-8")
+    def alphabet(tokenizer):  # the single characters (all kept): the merges are not deterministic between runs
+        return {piece for piece in tokenizer.get_vocab() if len(piece.removeprefix("##")) == 1}
+
+    reference = alphabet(train_wordpiece_tokenizer(plain, vocab_size=300, min_frequency=1))
+    data = gzip.compress(plain.read_bytes())
+    for name in ("corpus.txt.gz", "corpus.txt"):
+        (tmp_path / name).write_bytes(data)
+        tokenizer = train_wordpiece_tokenizer(tmp_path / name, vocab_size=300, min_frequency=1)
+        assert alphabet(tokenizer) == reference
+        assert tokenizer.unk_token_id not in tokenizer(CORPUS[0])["input_ids"]
+    big = gzip.compress(("a line of training text\n" * 20000).encode("utf-8"))
+    for name, content in {"truncated.gz": big[: len(big) // 2], "corrupt.gz": big[:10] + b"\x00" * 40 + big[50:],
+                          "plain_named.gz": b"not compressed\n"}.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=rf"{name}: corrupt or truncated gzip file"):
+            train_wordpiece_tokenizer(tmp_path / name, vocab_size=300, min_frequency=1)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="no files or texts"):
         train_wordpiece_tokenizer([])

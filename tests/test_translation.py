@@ -82,6 +82,13 @@ def test_read_parallel_errors_name_file_and_line(tmp_path):
         read_lines(tmp_path / "fake.gz")
     with pytest.raises(FileNotFoundError, match="missing.en"):
         read_lines(tmp_path / "missing.en")
+    (tmp_path / "unnamed.en").write_bytes(gzip.compress("I go.\nHello.\n".encode("utf-8")))
+    assert read_lines(tmp_path / "unnamed.en") == ["I go.", "Hello."]  # gzip without .gz: read, not "not UTF-8"
+    big = gzip.compress(("a sentence\n" * 20000).encode("utf-8"))
+    for name, content in {"truncated.gz": big[: len(big) // 2], "corrupt.gz": big[:10] + b"\x00" * 40 + big[50:]}.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ParallelDataError, match=rf"{name}: cannot be read"):
+            read_lines(tmp_path / name)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

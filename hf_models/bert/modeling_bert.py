@@ -557,7 +557,11 @@ class _BertWithLMHead(BertPreTrainedModel):
         logits = self.cls.predictions(sequence_output)  # (batch, seq, vocab)
         loss = None
         if labels is not None:
-            loss = ForMaskedLMLoss(logits, labels.contiguous(), self.config.vocab_size, ignore_index=IGNORE_INDEX)
+            # the mean over the labelled positions, 0.0 (with a zero gradient) when there is none, as on the sparse
+            # path: a plain mean would be 0/0 = NaN. The count stays a tensor (no host sync on an accelerator).
+            num_labelled = (labels != IGNORE_INDEX).sum().clamp(min=1)
+            loss = ForMaskedLMLoss(logits, labels.contiguous(), self.config.vocab_size, num_items_in_batch=num_labelled,
+                                   ignore_index=IGNORE_INDEX)
         return logits, loss
 
 

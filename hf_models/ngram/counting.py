@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import os
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -115,20 +116,38 @@ def check_word(word) -> None:
 # ----------------------------------------------------------------------------------------------------------------------
 # Reading sentences
 # ----------------------------------------------------------------------------------------------------------------------
+_GZIP_MAGIC = b"\x1f\x8b"
+# what reading a corrupt or truncated gzip stream raises
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
 def open_text(path: str | os.PathLike):
-    """Open a UTF-8 text file for reading in binary mode (gzip-compressed if it ends in .gz)."""
+    """Open a UTF-8 text file for reading in binary mode, gzip-compressed if it ends in .gz or starts like gzip."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    if path.suffix == ".gz":
+    with open(path, "rb") as f:
+        compressed = f.read(2) == _GZIP_MAGIC
+    if compressed or path.suffix == ".gz":
         return gzip.open(path, "rb")
     return open(path, "rb")
+
+
+def _corrupt_gzip(path, error: Exception) -> ValueError:
+    return ValueError(f"{path}: corrupt or truncated gzip file ({error})")
 
 
 def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     """(line number, text) for every line of a UTF-8 text file, streamed; decoding errors name the line."""
     with open_text(path) as f:
-        for line_number, raw in enumerate(f, start=1):
+        lines = enumerate(f, start=1)
+        while True:
+            try:
+                line_number, raw = next(lines)
+            except StopIteration:
+                return
+            except _GZIP_ERRORS as error:
+                raise _corrupt_gzip(path, error) from None
             try:
                 yield line_number, raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -154,7 +173,10 @@ def read_line_blocks(path: str | os.PathLike, lowercase: bool = False, block_byt
     rest = b""
     with open_text(path) as f:
         while True:
-            chunk = f.read(block_bytes)
+            try:
+                chunk = f.read(block_bytes)
+            except _GZIP_ERRORS as error:
+                raise _corrupt_gzip(path, error) from None
             data = rest + chunk
             if chunk:
                 cut = data.rfind(b"\n") + 1
@@ -197,8 +219,12 @@ def _sentences_or_file_blocks(sources, lowercase: bool):
     index = 0
     for item in sources:
         if _is_path(item):
+            has_words = False
             for first_line, block in read_line_blocks(item, lowercase):
+                has_words = has_words or any(block)
                 yield (item, first_line, block), None
+            if not has_words:  # its blank lines would make a model of <s> </s> alone
+                raise ValueError(f"training file {item} holds no word (it is empty or has only blank lines)")
         else:
             yield _item_words(item, index, lowercase), f"sentence {index}"
             index += 1

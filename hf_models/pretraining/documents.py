@@ -7,8 +7,10 @@ appendix A.2), so the way a file is cut into documents (`document_separator`) ma
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,12 +36,18 @@ def _is_wikitext_heading(line: str) -> int:
 
 
 def read_text_file(path: Path) -> str:
-    """Read a whole UTF-8 file; a missing, empty or non-UTF-8 file is an error that names it (and the line)."""
+    """Read a whole UTF-8 file, gzip-compressed or not (a .gz name or gzip's first bytes); a missing, empty, corrupt
+    or non-UTF-8 file is an error that names it (and the line)."""
     if not path.exists():
         raise FileNotFoundError(f"text file not found: {path}")
     if not path.is_file():
         raise ValueError(f"{path} is not a regular file")
     data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b" or path.suffix == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise ValueError(f"text file {path}: corrupt or truncated gzip file ({error})") from None
     if not data:
         raise ValueError(f"text file {path} is empty")
     try:

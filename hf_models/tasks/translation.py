@@ -13,13 +13,14 @@ import itertools
 import logging
 import math
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..cli_utils import check_output_dir, write_json
+from ..cli_utils import check_output_dir, json_safe, write_json
 from ..trainer_utils import RunArguments, detect_last_checkpoint, record_results, wait_for_everyone
 
 logger = logging.getLogger("hf_models.tasks.translation")
@@ -44,11 +45,13 @@ class ParallelDataError(ValueError):
 # Reading parallel text
 # ----------------------------------------------------------------------------------------------------------------------
 def read_lines(path: str | os.PathLike, allow_empty: bool = False) -> list[str]:
-    """The lines of a UTF-8 text file (plain, or gzip when it ends in .gz), without their line ends."""
+    """The lines of a UTF-8 text file (plain, or gzip when it ends in .gz or starts like gzip), without line ends."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    opener = gzip.open if path.suffix == ".gz" else open
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    opener = gzip.open if compressed or path.suffix == ".gz" else open
     lines = []
     try:
         with opener(path, "rb") as f:  # bytes, decoded line by line, so that a decoding error knows its line
@@ -63,7 +66,7 @@ def read_lines(path: str | os.PathLike, allow_empty: bool = False) -> list[str]:
                 if not allow_empty and not line.strip():
                     raise ParallelDataError(f"{path}, line {number}: empty line (every line must hold a sentence)")
                 lines.append(line)
-    except (OSError, EOFError) as error:  # e.g. a .gz file that is not gzip, or is cut short
+    except (OSError, EOFError, zlib.error) as error:  # e.g. a .gz file that is not gzip, is cut short or corrupt
         raise ParallelDataError(f"{path}: cannot be read ({error})") from None
     return lines
 
@@ -595,7 +598,7 @@ def run_translation(model_args: TranslationModelArguments, data_args: Translatio
         metrics = dict(train_result.metrics)
         metrics["train_samples"] = len(datasets_["train"])
         trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
+        trainer.save_metrics("train", json_safe(metrics, "train_results.json"))  # strict JSON: NaN -> null
         trainer.save_state()
         results.update({k if k.startswith("train") else f"train_{k}": v for k, v in metrics.items()})
 
@@ -611,7 +614,7 @@ def run_translation(model_args: TranslationModelArguments, data_args: Translatio
             metrics = trainer.predict(datasets_[split], metric_key_prefix=prefix).metrics
         metrics[f"{prefix}_samples"] = len(datasets_[split])
         trainer.log_metrics(prefix, metrics)
-        trainer.save_metrics(prefix, metrics)
+        trainer.save_metrics(prefix, json_safe(metrics, f"{prefix}_results.json"))  # strict JSON: NaN -> null
         results.update(metrics)
         if trainer.is_world_process_zero():
             sources, references = pairs[split]
