@@ -15,16 +15,16 @@ transformers' own BERT tokenizer, so the result saves with `save_pretrained` and
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import os
 import re
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BertTokenizer
+
+from .file_utils import GZIP_ERRORS, open_binary
 
 PAD_TOKEN, UNK_TOKEN, CLS_TOKEN, SEP_TOKEN, MASK_TOKEN = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 # The order fixes the ids: [PAD]=0 (the embedding padding_idx of BertConfig), [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4.
@@ -194,16 +194,14 @@ def _file_batches(path: Path) -> Iterator[list[str]]:
         raise ValueError(f"training file {path} is empty")
     batch: list[str] = []
     has_text = False
-    with path.open("rb") as handle:
-        compressed = handle.read(2) == b"\x1f\x8b" or path.suffix == ".gz"
-    with gzip.open(path, "rb") if compressed else path.open("rb") as handle:
+    with open_binary(path) as handle:
         lines = enumerate(handle, start=1)
         while True:
             try:
                 line_number, raw = next(lines)
             except StopIteration:
                 break
-            except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            except GZIP_ERRORS as error:
                 raise ValueError(f"training file {path}: corrupt or truncated gzip file ({error})") from None
             try:
                 line = raw.decode("utf-8")

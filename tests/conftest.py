@@ -139,12 +139,6 @@ def _torch_threads(request, _one_torch_thread_for_the_session):
     torch.set_num_threads(threads)
 
 
-@pytest.fixture
-def one_thread():
-    """Kept for tests that ask for it explicitly: every test already runs with one torch thread (`_torch_threads`)."""
-    yield
-
-
 DURATIONS_ENV = "HF_MODELS_TEST_DURATIONS_JSON"
 
 

@@ -24,9 +24,6 @@ from hf_models.rnn.from_scratch import (
 PACKAGE_DATA = Path(__file__).resolve().parents[1] / "hf_models" / "data"
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 def test_vocabulary_keeps_frequent_words_specials_first_and_unknowns_map_to_unk():
     texts = ["the cat sat", "the dog sat", "the cat ran", "나는 학교에 간다 , 나는"]
     tokenizer = build_word_tokenizer(texts, min_frequency=2)

@@ -7,12 +7,12 @@ appendix A.2), so the way a file is cut into documents (`document_separator`) ma
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
+
+from ..file_utils import GZIP_ERRORS, open_binary
 
 # after . ! ? (or their full-width forms) and white space, but not after an initial ("H. americanus", "J. R. R.")
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])(?<!\s[A-Z]\.)(?<!^[A-Z]\.)\s+")
@@ -42,12 +42,11 @@ def read_text_file(path: Path) -> str:
         raise FileNotFoundError(f"text file not found: {path}")
     if not path.is_file():
         raise ValueError(f"{path} is not a regular file")
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b" or path.suffix == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-            raise ValueError(f"text file {path}: corrupt or truncated gzip file ({error})") from None
+    try:
+        with open_binary(path) as f:
+            data = f.read()
+    except GZIP_ERRORS as error:
+        raise ValueError(f"text file {path}: corrupt or truncated gzip file ({error})") from None
     if not data:
         raise ValueError(f"text file {path} is empty")
     try:

@@ -276,9 +276,6 @@ class RnnPreTrainedModel(PreTrainedModel):
             self.config.auto_map = dict(AUTO_MAP)
         return super().save_pretrained(save_directory, *args, **kwargs)
 
-    def _return_dict(self, return_dict: bool | None) -> bool:
-        return return_dict if return_dict is not None else getattr(self.config, "return_dict", True)
-
 
 # ----------------------------------------------------------------------------------------------------------------------
 # The encoder / decoder stack

@@ -425,7 +425,6 @@ class Seq2SeqModel(Seq2SeqPreTrainedModel):
                             use_cache, output_attentions, output_hidden_states)
         return outputs if self._return_dict(return_dict) else outputs.to_tuple()
 
-    # Copied from hf_models.rnn.modeling_rnn.RnnPreTrainedModel._return_dict
     def _return_dict(self, return_dict: bool | None) -> bool:
         return return_dict if return_dict is not None else getattr(self.config, "return_dict", True)
 

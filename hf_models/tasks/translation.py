@@ -8,12 +8,10 @@ with generation in evaluation, and detokenized sacreBLEU (Post 2018), overall an
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import logging
 import math
 import os
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..cli_utils import check_output_dir, json_safe, write_json
+from ..file_utils import GZIP_ERRORS, open_binary
 from ..trainer_utils import RunArguments, detect_last_checkpoint, record_results, wait_for_everyone
 
 logger = logging.getLogger("hf_models.tasks.translation")
@@ -49,12 +48,9 @@ def read_lines(path: str | os.PathLike, allow_empty: bool = False) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    with open(path, "rb") as f:
-        compressed = f.read(2) == b"\x1f\x8b"
-    opener = gzip.open if compressed or path.suffix == ".gz" else open
     lines = []
     try:
-        with opener(path, "rb") as f:  # bytes, decoded line by line, so that a decoding error knows its line
+        with open_binary(path) as f:  # bytes, decoded line by line, so that a decoding error knows its line
             for number, raw in enumerate(f, start=1):
                 try:
                     line = raw.decode("utf-8").rstrip("\r\n")
@@ -66,7 +62,7 @@ def read_lines(path: str | os.PathLike, allow_empty: bool = False) -> list[str]:
                 if not allow_empty and not line.strip():
                     raise ParallelDataError(f"{path}, line {number}: empty line (every line must hold a sentence)")
                 lines.append(line)
-    except (OSError, EOFError, zlib.error) as error:  # e.g. a .gz file that is not gzip, is cut short or corrupt
+    except (OSError, *GZIP_ERRORS) as error:  # e.g. a .gz file that is not gzip, is cut short or corrupt
         raise ParallelDataError(f"{path}: cannot be read ({error})") from None
     return lines
 
