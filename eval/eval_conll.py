@@ -29,11 +29,17 @@ Both print conlleval's summary. The scores are seqeval's in its default mode, wh
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_models.cli_utils import append_results_row, parse_args, setup_logging, write_json
+from hf_models.cli_utils import (
+    append_results_row,
+    parse_args,
+    releases_output_dirs,
+    run_main,
+    setup_logging,
+    write_json,
+)
 from hf_models.tasks.conll import (
     TAG_SCHEMES,
     TASK,
@@ -160,6 +166,7 @@ def evaluate_model(args: EvalConllArguments) -> dict:
     return run_ner(model_args, data_args, run_args, training_args)
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     (args,) = parse_args((EvalConllArguments,), argv)
     if args.predictions_file is not None:
@@ -168,4 +175,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_main(main)

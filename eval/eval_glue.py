@@ -30,7 +30,16 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
-from hf_models.cli_utils import append_results_row, parse_args, setup_logging, write_json
+from hf_models.cli_utils import (
+    append_results_row,
+    input_paths,
+    parse_args,
+    prepare_output_dir,
+    releases_output_dirs,
+    run_main,
+    setup_logging,
+    write_json,
+)
 from hf_models.tasks.glue import GlueDataArguments, run_glue, score_predictions_file
 from hf_models.trainer_utils import ModelArguments, RunArguments
 
@@ -49,6 +58,7 @@ class EvalArguments:
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow code from the checkpoint folder."})
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     eval_args, data_args, run_args, training_args = parse_args(
         (EvalArguments, GlueDataArguments, RunArguments, TrainingArguments), argv
@@ -65,6 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
                                     trust_remote_code=eval_args.trust_remote_code)
         return run_glue(model_args, data_args, run_args, training_args)
 
+    prepare_output_dir(training_args.output_dir, run_args.overwrite_output_dir,
+                       inputs=[eval_args.predictions_file, *input_paths(data_args)])
     files = data_args.split_files()
     results = {}
     for split, prefix in (("validation", "eval"), ("validation_matched", "eval"),
@@ -88,4 +100,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -25,8 +25,11 @@ from pathlib import Path
 from hf_models.cli_utils import (
     OutputArguments,
     append_results_row,
+    input_paths,
     parse_args,
+    releases_output_dirs,
     results_table_path,
+    run_main,
     setup_output_command,
     write_json,
 )
@@ -61,9 +64,10 @@ class NGramEvalArguments:
             raise FileNotFoundError(f"--model_name_or_path {self.model_name_or_path}: no such ARPA file")
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     args, out = parse_args((NGramEvalArguments, OutputArguments), argv)
-    setup_output_command(out, logger.name)
+    setup_output_command(out, logger.name, inputs=input_paths(args))
     started = time.perf_counter()
     model = NGramLanguageModel.from_pretrained(args.model_name_or_path)
     load_seconds = time.perf_counter() - started
@@ -97,4 +101,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

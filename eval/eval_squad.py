@@ -33,7 +33,13 @@ from pathlib import Path
 
 from transformers import HfArgumentParser, TrainingArguments
 
-from hf_models.cli_utils import parse_args, setup_logging, write_json
+from hf_models.cli_utils import (
+    parse_args,
+    releases_output_dirs,
+    run_main,
+    setup_logging,
+    write_json,
+)
 from hf_models.tasks.squad import (
     DataArguments,
     evaluate_predictions_file,
@@ -104,6 +110,7 @@ def evaluate_model(argv: list[str]) -> dict:
     return run_qa(model_args, data_args, run_args, training_args)
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     if "-h" in argv or "--help" in argv:
@@ -123,4 +130,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -37,8 +37,11 @@ from pathlib import Path
 from hf_models.cli_utils import (
     OutputArguments,
     append_results_row,
+    input_paths,
     parse_args,
+    releases_output_dirs,
     results_table_path,
+    run_main,
     setup_output_command,
     write_json,
 )
@@ -100,9 +103,10 @@ class EvalTranslationArguments:
         parse_length_buckets(self.length_buckets)  # refuse a bad value before any work
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     args, out = parse_args((EvalTranslationArguments, OutputArguments), argv)
-    setup_output_command(out, "hf_models.eval_translation")
+    setup_output_command(out, "hf_models.eval_translation", inputs=input_paths(args))
     bounds = parse_length_buckets(args.length_buckets)
 
     if args.source_file is not None:
@@ -172,4 +176,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

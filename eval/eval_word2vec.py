@@ -27,8 +27,11 @@ from pathlib import Path
 from hf_models.cli_utils import (
     OutputArguments,
     append_results_row,
+    input_paths,
     parse_args,
+    releases_output_dirs,
     results_table_path,
+    run_main,
     setup_output_command,
     write_json,
 )
@@ -137,9 +140,10 @@ def _unique_names(paths: list[str]) -> list[str]:
     return [stem if stems.count(stem) == 1 else f"{stem}_{number}" for number, stem in enumerate(stems, start=1)]
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     args, out = parse_args((Word2VecEvalArguments, OutputArguments), argv)
-    setup_output_command(out, logger.name)
+    setup_output_command(out, logger.name, inputs=input_paths(args))
     one_hot_pairs = parse_word_pairs(args.one_hot_pairs) if args.one_hot_pairs else []
 
     kv = load_keyed_vectors(args)
@@ -224,4 +228,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -2,6 +2,7 @@
 
 import sys
 
+from .cli_utils import run_main
 from .quickstart import main as quickstart_main
 
 
@@ -9,7 +10,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "quickstart":
         argv = argv[1:]
-    quickstart_main(argv)
+    run_main(quickstart_main, argv)  # bad input: one line on stderr and exit status 2
     return 0
 
 

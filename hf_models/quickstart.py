@@ -28,6 +28,8 @@ import transformers
 from transformers import Trainer, TrainingArguments
 
 from .bert import BertConfig, BertForPreTraining, BertForSequenceClassification
+from .cli_utils import prepare_output_dir, releases_output_dirs, write_json
+from .file_utils import staged_folder
 from .pretraining import (
     DataCollatorForBertPretraining,
     compute_pretraining_metrics,
@@ -76,15 +78,6 @@ def read_labeled_tsv(path: str | os.PathLike, text_column: str = "sentence", lab
     return datasets.Dataset.from_dict({"sentence": texts, "label": labels})
 
 
-def _prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
-    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
-        raise FileExistsError(
-            f"{output_dir} exists and is not empty; pass --overwrite_output_dir to replace it or choose another "
-            "--output_dir"
-        )
-    output_dir.mkdir(parents=True, exist_ok=True)
-
-
 def _training_args(output_dir: Path, **kwargs) -> TrainingArguments:
     return TrainingArguments(
         output_dir=str(output_dir),
@@ -98,10 +91,12 @@ def _training_args(output_dir: Path, **kwargs) -> TrainingArguments:
     )
 
 
+@releases_output_dirs
 def run(args) -> dict:
     transformers.set_seed(args.seed)
     output_dir = Path(args.output_dir)
-    _prepare_output_dir(output_dir, args.overwrite_output_dir)
+    prepare_output_dir(output_dir, args.overwrite_output_dir,  # writable, ours alone, emptied only when asked
+                       inputs=[args.pretrain_file, args.train_file, args.eval_file])
     work_dir = output_dir / "work"
     results: dict = {"settings": vars(args)}
     started = time.perf_counter()
@@ -165,8 +160,9 @@ def run(args) -> dict:
         "nsp_accuracy_after": after["eval_nsp_accuracy"],
     }
     pretrained_dir = work_dir / "pretrained"
-    model.save_pretrained(pretrained_dir)
-    tokenizer.save_pretrained(pretrained_dir)
+    with staged_folder(pretrained_dir) as staging:  # each file renamed into place whole, config.json last
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
 
     # 3. Fine-tuning for sentiment ------------------------------------------------------------------------------------
     def encode(batch):
@@ -213,8 +209,9 @@ def run(args) -> dict:
 
     # 4. Save, then reload through transformers' Auto class ------------------------------------------------------------
     final_dir = output_dir / "model"
-    classifier.save_pretrained(final_dir)
-    tokenizer.save_pretrained(final_dir)
+    with staged_folder(final_dir) as staging:
+        classifier.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
     reloaded = transformers.AutoModelForSequenceClassification.from_pretrained(final_dir).eval()
     reloaded_tokenizer = transformers.AutoTokenizer.from_pretrained(final_dir)
     probes = ["a gorgeous , witty , seductive movie .", "the plot is nothing but boring and predictable ."]
@@ -235,7 +232,7 @@ def run(args) -> dict:
     }
     results["model_dir"] = str(final_dir)
     results["seconds"] = round(time.perf_counter() - started, 1)
-    (output_dir / "quickstart_results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    write_json(output_dir / "quickstart_results.json", json.loads(json.dumps(results, default=str)))
     return results
 
 

@@ -8,14 +8,33 @@ not need a Trainer (arguments, logging, JSON, results tables) are `hf_models.cli
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
+import pickle
+import re
+import shutil
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from .cli_utils import ResultsArguments, append_results_row, parse_args, results_table_path, setup_logging
+from .cli_utils import (
+    InputError,
+    ResultsArguments,
+    append_results_row,
+    json_safe,
+    output_dir_contents,
+    parse_args,
+    prepare_output_dir,
+    results_table_path,
+    setup_logging,
+    write_json,
+)
+from .file_utils import atomic_write, staged_folder
 
 logger = logging.getLogger("hf_models.tasks")
 
@@ -77,6 +96,12 @@ class RunArguments(ResultsArguments):
     max_predict_samples: int | None = field(default=None, metadata={"help": "Keep the first N test examples."})
     preprocessing_num_workers: int | None = field(default=None, metadata={"help": "Processes for tokenization."})
 
+    def __post_init__(self):
+        for name in ("max_train_samples", "max_eval_samples", "max_predict_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(f"--{name} must be at least 1 (leave it out to keep every example), got {value}")
+
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Models: hf_models' or transformers' class for the same checkpoint
@@ -96,6 +121,7 @@ def load_config(model_args: ModelArguments, **overrides):
 
     register_auto_classes()
     source = model_args.config_name or model_args.model_name_or_path
+    _check_local_config(source, model_args.trust_remote_code)
     config = AutoConfig.from_pretrained(source, **model_args.hub_kwargs(), **overrides)
     ours_to_theirs = _transformers_model_types()
     theirs_to_ours = {theirs: ours for ours, theirs in ours_to_theirs.items()}
@@ -109,6 +135,60 @@ def load_config(model_args: ModelArguments, **overrides):
     elif model_args.implementation == "transformers" and config.model_type in ours_to_theirs:
         config = AutoConfig.for_model(ours_to_theirs[config.model_type], **_config_fields(config))
     return config
+
+
+def _check_local_config(source: str, trust_remote_code: bool) -> None:
+    """A local config.json that is not JSON, or whose model_type neither hf_models nor this transformers knows, is an
+    InputError naming it (instead of transformers' request for trust_remote_code, or its traceback)."""
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    from .auto import FAMILIES
+
+    path = os.path.join(source, "config.json") if os.path.isdir(source) else source
+    if not os.path.isfile(path):
+        return  # a hub name, or a folder without config.json: transformers says
+    problem = _json_file_problem(path)
+    if problem:
+        raise InputError(f"{path}: {problem}; the model folder is damaged: save or copy the model again")
+    with open(path, "rb") as f:
+        config = json.loads(f.read().decode("utf-8-sig"))
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: expected a JSON object of config fields, got a {type(config).__name__}")
+    model_type = config.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        raise InputError(f"{path}: model_type must be a string, got {model_type!r}")
+    if model_type and model_type in CONFIG_MAPPING:
+        return
+    if config.get("auto_map") and trust_remote_code:
+        return  # the checkpoint brings its own code, and the user trusts it
+    remote = "; its own code (auto_map) runs with --trust_remote_code, if you trust it" if config.get("auto_map") else ""
+    if not model_type:
+        if remote:
+            raise InputError(f"{path}: no model_type{remote}")
+        return  # transformers guesses the type from the name, or says it cannot
+    ours = ", ".join(family.model_type for family in FAMILIES.values())
+    raise InputError(f"{path}: model_type {model_type!r} is neither an hf_models model ({ours}) nor one transformers "
+                     f"{transformers.__version__} knows" + (remote or "; correct it, or upgrade transformers if the "
+                                                            "architecture is newer than this version"))
+
+
+def _json_file_problem(path: str | os.PathLike) -> str | None:
+    """What is wrong with a JSON file of a model folder (None when it parses): cut short, not UTF-8, not JSON."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.strip():
+        return "the file is empty"
+    try:
+        json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return f"line {line}: not UTF-8 text, so not JSON (binary garbage?)"
+    except json.JSONDecodeError as error:
+        at_end = error.pos >= len(data.decode("utf-8-sig").rstrip()) or error.msg.startswith("Unterminated string")
+        end = " (the file ends there: cut short?)" if at_end else ""
+        return f"line {error.lineno}: not valid JSON ({error.msg}){end}"
+    return None
 
 
 def _config_fields(config) -> dict[str, Any]:
@@ -127,14 +207,73 @@ def load_model(auto_class, model_args: ModelArguments, config):
     from .auto import register_auto_classes
 
     register_auto_classes()
-    model = auto_class.from_pretrained(
-        model_args.model_name_or_path,
-        config=config,
-        ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
-        **model_args.hub_kwargs(),
-    )
+    source = model_args.model_name_or_path
+    weights = _local_weights(source) if os.path.isdir(source) else []
+    for path in weights:  # a damaged file is named here, not deep inside safetensors or torch.load
+        problem = safetensors_problem(path) if path.endswith(".safetensors") else _torch_file_problem(path)
+        if problem:
+            raise InputError(f"{os.path.join(source, problem)}; the model folder is damaged (a save cut short by a "
+                             "kill or a full disk?): save or copy the model again")
+    try:
+        model = auto_class.from_pretrained(
+            source,
+            config=config,
+            ignore_mismatched_sizes=model_args.ignore_mismatched_sizes,
+            **model_args.hub_kwargs(),
+        )
+    except Exception as error:
+        # what safetensors (SafetensorError, an Exception) and torch.load raise for a damaged file; others go on
+        damaged = type(error).__name__ == "SafetensorError" or isinstance(
+            error, (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)) or "PytorchStreamReader" in str(error)
+        if not (weights and damaged):
+            raise
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        raise InputError(f"{' or '.join(weights)}: cannot be read ({type(error).__name__}: {first_line}); the weights "
+                         "file is damaged or not a model's: save or copy the model again") from error
     logger.info(f"Model: {type(model).__module__}.{type(model).__name__} ({model.num_parameters():,} parameters)")
     return model
+
+
+def _local_weights(folder: str) -> list[str]:
+    """The weights files of a local model folder that from_pretrained reads (safetensors first, as transformers)."""
+    for single, index in (("model.safetensors", "model.safetensors.index.json"),
+                          ("pytorch_model.bin", "pytorch_model.bin.index.json")):
+        if os.path.isfile(os.path.join(folder, single)):
+            return [os.path.join(folder, single)]
+        index_path = os.path.join(folder, index)
+        if os.path.isfile(index_path):
+            problem = _json_file_problem(index_path)
+            if problem:
+                raise InputError(f"{index_path}: {problem}; the model folder is damaged: save or copy the model again")
+            with open(index_path, encoding="utf-8-sig") as f:
+                weight_map = json.load(f)
+            weight_map = weight_map.get("weight_map") if isinstance(weight_map, dict) else None
+            if not isinstance(weight_map, dict):
+                raise InputError(f"{index_path}: no weight_map object; the model folder is damaged: save or copy the "
+                                 "model again")
+            shards = sorted(set(map(str, weight_map.values())))
+            missing = [name for name in shards if not os.path.isfile(os.path.join(folder, name))]
+            if missing:
+                raise InputError(f"{index_path}: names the weights file {missing[0]}, which is missing from {folder}")
+            return [os.path.join(folder, name) for name in shards]
+    return []
+
+
+def _torch_file_problem(path: str) -> str | None:
+    """Why a pytorch_model.bin cannot be a torch.save file (None when it may be): empty, or a zip archive cut short,
+    or neither a zip archive nor a legacy pickle. The message starts with the file's name."""
+    name = os.path.basename(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        return f"{name} is empty"
+    if zipfile.is_zipfile(path):
+        return None
+    if head.startswith(b"PK"):
+        return f"{name} is cut short: a zip archive (torch.save's format) without its end"
+    if head.startswith(b"\x80"):  # the legacy pickle format of torch.save (before PyTorch 1.6)
+        return None
+    return f"{name} is not a PyTorch weights file (neither torch.save's zip archive nor a pickle)"
 
 
 def load_tokenizer(model_args: ModelArguments, **kwargs):
@@ -150,7 +289,28 @@ def load_tokenizer(model_args: ModelArguments, **kwargs):
             f"{source} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)}): copy the tokenizer that the model "
             "was trained with into it, or name it with --tokenizer_name"
         )
-    tokenizer = AutoTokenizer.from_pretrained(source, **model_args.hub_kwargs(), **kwargs)
+    present = []
+    if os.path.isdir(source):
+        present = [name for name in (*TOKENIZER_FILES, *_TOKENIZER_JSON_FILES, "merges.txt")
+                   if os.path.isfile(os.path.join(source, name))]
+        for name in present:  # a damaged file is named here, not deep inside tokenizers or json
+            path = os.path.join(source, name)
+            problem = _json_file_problem(path) if name.endswith(".json") else _text_file_problem(path, name)
+            if problem:
+                raise InputError(f"{path}: {problem}; the tokenizer files are damaged: save or copy the tokenizer "
+                                 "again")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **model_args.hub_kwargs(), **kwargs)
+    except (ImportError, OSError):
+        raise  # a missing library or file: transformers' message says which
+    except Exception as error:
+        # files that parse but do not make a tokenizer: tokenizers raises a bare Exception ("Error while initializing
+        # WordPiece"), transformers a KeyError or TypeError from deep inside (a tokenizer.json of another shape)
+        if not present:
+            raise
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise InputError(f"{source}: cannot build its tokenizer from {', '.join(present)} ({type(error).__name__}: "
+                         f"{first_line}); save or copy the tokenizer again") from error
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{source}: the tokenizer is not a fast (tokenizers-backed) one; offsets and word ids need it")
     if len(tokenizer) <= len(set(tokenizer.all_special_ids)):
@@ -166,6 +326,28 @@ def load_tokenizer(model_args: ModelArguments, **kwargs):
 # files of which a saved tokenizer has at least one: the fast tokenizer, or the vocabulary a slow one is built from
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
                    "tokenizer.model")
+# the JSON files a saved tokenizer may have besides: each must parse
+_TOKENIZER_JSON_FILES = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+
+
+def _text_file_problem(path: str, name: str) -> str | None:
+    """Why a vocabulary or merges text file (vocab.txt, merges.txt) cannot be one: empty, or not UTF-8 text (binary
+    garbage); None for the other (binary) tokenizer files and a readable text file."""
+    if not name.endswith(".txt"):
+        return None
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.strip():
+        return "the file is empty"
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        return f"line {line}: not UTF-8 text (binary garbage?)"
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        return f"line {line}: a NUL byte, so not text (binary garbage?)"
+    return None
 
 
 class InOrderEvaluationMixin:
@@ -195,22 +377,126 @@ def implementation_name(model) -> str:
 # ----------------------------------------------------------------------------------------------------------------------
 # Output folders, processes and results
 # ----------------------------------------------------------------------------------------------------------------------
-def detect_last_checkpoint(training_args, overwrite_output_dir: bool) -> str | None:
-    """The checkpoint to resume from; refuse to train into a non-empty folder that holds none (it is not ours)."""
-    from transformers.trainer_utils import get_last_checkpoint
+def checkpoint_problem(checkpoint: str | os.PathLike) -> str | None:
+    """Why a Trainer checkpoint folder cannot be resumed from (None when it is complete).
 
-    if training_args.resume_from_checkpoint is not None:
-        if not os.path.isdir(training_args.resume_from_checkpoint):
-            raise FileNotFoundError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} does not exist")
-        return training_args.resume_from_checkpoint
+    transformers writes a checkpoint's weights, optimizer, scheduler and random states first and trainer_state.json
+    last: a checkpoint whose trainer_state.json is missing or unreadable, or whose weights file is missing or cut
+    short, was interrupted (a kill, a full disk) while it was being written.
+    """
+    checkpoint = Path(checkpoint)
+    state = checkpoint / "trainer_state.json"
+    if not state.is_file():
+        return "trainer_state.json, written last, is missing: the save was interrupted"
+    try:
+        if "global_step" not in json.loads(state.read_text(encoding="utf-8")):
+            return "trainer_state.json has no global_step"
+    except (ValueError, UnicodeDecodeError):
+        return "trainer_state.json is cut short or not JSON: the save was interrupted"
+    weights = [checkpoint / name for name in WEIGHTS_FILES if (checkpoint / name).is_file()]
+    index = checkpoint / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (ValueError, KeyError, UnicodeDecodeError):
+            return "model.safetensors.index.json is cut short or not a weights index"
+        missing = [name for name in sorted(shards) if not (checkpoint / name).is_file()]
+        if missing:
+            return f"weight shard {missing[0]} is missing"
+        weights += [checkpoint / name for name in shards]
+    if not weights:
+        return f"no weights file ({', '.join(WEIGHTS_FILES)})"
+    for path in weights:
+        problem = safetensors_problem(path) if path.suffix == ".safetensors" else None
+        if problem:
+            return problem
+    return None
+
+
+def safetensors_problem(path: str | os.PathLike) -> str | None:
+    """Why a .safetensors file cannot be read (None when its header is whole and its data as long as the header
+    says): a file cut short by a kill or a full disk, or one that is not safetensors at all."""
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return f"{path.name} is cut short ({size} bytes): not a whole safetensors file"
+        header_length = int.from_bytes(head, "little")
+        if header_length > size - 8:
+            return f"{path.name} is cut short or not a safetensors file (its header says {header_length} bytes)"
+        try:
+            header = json.loads(f.read(header_length))
+        except (ValueError, UnicodeDecodeError):
+            return f"{path.name} is not a safetensors file (its header is not JSON)"
+    ends = [entry["data_offsets"][1] for key, entry in header.items()
+            if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry]
+    if ends and 8 + header_length + max(ends) > size:
+        return f"{path.name} is cut short: {size} bytes where its header needs {8 + header_length + max(ends)}"
+    return None
+
+
+WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin")
+INCOMPLETE_PREFIX = "incomplete-"
+
+
+def last_complete_checkpoint(output_dir: str | os.PathLike, set_aside: bool = False) -> str | None:
+    """The newest checkpoint-N folder of `output_dir` that is complete (see `checkpoint_problem`).
+
+    Newer ones that are not complete are named in a warning with the reason; with `set_aside` they are renamed
+    `incomplete-checkpoint-N` (kept for inspection, out of the Trainer's way: it would resume from, or rotate,
+    only folders named checkpoint-N).
+    """
+    output_dir = str(output_dir)
+    steps = {}
+    for name in os.listdir(output_dir):
+        match = _CHECKPOINT.match(name)
+        if match and os.path.isdir(os.path.join(output_dir, name)):
+            steps[int(match.group(1))] = os.path.join(output_dir, name)
+    for step in sorted(steps, reverse=True):
+        problem = checkpoint_problem(steps[step])
+        if problem is None:
+            return steps[step]
+        message = f"Skipping {steps[step]}, which is not complete ({problem})"
+        if set_aside:
+            aside = os.path.join(output_dir, INCOMPLETE_PREFIX + os.path.basename(steps[step]))
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(steps[step], aside)
+            message += f"; set aside as {aside}"
+        logger.warning(message)
+    return None
+
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def detect_last_checkpoint(training_args, overwrite_output_dir: bool, inputs=()) -> str | None:
+    """Take the output folder (see `cli_utils.prepare_output_dir`: writable, held by this run alone, emptied by
+    `--overwrite_output_dir`) and return the checkpoint to resume from: the newest complete one (half-written ones
+    are skipped, named and set aside). A non-empty folder is refused when the run does not train, or trains but
+    finds no checkpoint in it (the files are not this run's: nothing there is overwritten without asking).
+
+    `inputs`: this run's input paths (model, tokenizer, data files), which `--overwrite_output_dir` must not delete.
+    """
     output_dir = training_args.output_dir
-    if not training_args.do_train or not os.path.isdir(output_dir) or overwrite_output_dir:
+    resume = training_args.resume_from_checkpoint
+    if resume is not None and not isinstance(resume, bool):
+        if not os.path.isdir(resume):
+            raise InputError(f"--resume_from_checkpoint {resume} does not exist")
+        problem = checkpoint_problem(resume)
+        if problem is not None:
+            raise InputError(f"--resume_from_checkpoint {resume} is not a complete checkpoint: {problem}")
+    prepare_output_dir(output_dir, overwrite_output_dir, inputs=inputs, resumable=training_args.do_train,
+                       main_process=training_args.process_index == 0)
+    if resume is not None and not isinstance(resume, bool):
+        return resume
+    if not training_args.do_train or overwrite_output_dir:
         return None
-    last_checkpoint = get_last_checkpoint(output_dir)
-    if last_checkpoint is None and os.listdir(output_dir):
-        raise ValueError(
-            f"output directory {output_dir} already exists and is not empty, and holds no checkpoint to resume "
-            "from. Use a new --output_dir, or pass --overwrite_output_dir to train into it anyway."
+    last_checkpoint = last_complete_checkpoint(output_dir, set_aside=training_args.process_index == 0)
+    if last_checkpoint is None and output_dir_contents(output_dir):
+        raise InputError(
+            f"output directory {output_dir} already exists and is not empty, and holds no complete checkpoint to "
+            "resume from. Use a new --output_dir, or pass --overwrite_output_dir to replace its contents."
         )
     if last_checkpoint is not None:
         logger.info(
@@ -218,6 +504,41 @@ def detect_last_checkpoint(training_args, overwrite_output_dir: bool) -> str | N
             "to start afresh instead."
         )
     return last_checkpoint
+
+
+class SafeSavingMixin:
+    """For a `transformers.Trainer` subclass: every file it saves appears whole or not at all.
+
+    The model, its config and tokenizer are written into a staging folder and renamed into place one by one,
+    config.json last (`file_utils.staged_folder`); the metrics and the trainer state are written atomically, as
+    strict JSON (NaN and Infinity become null, with a warning). Checkpoints keep transformers' order (weights,
+    optimizer, ..., trainer_state.json last), which `checkpoint_problem` checks before resuming from one.
+    """
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        with staged_folder(output_dir) as staging:
+            super()._save(str(staging), state_dict=state_dict)
+
+    def save_metrics(self, split, metrics, combined=True):
+        if not self.is_world_process_zero():
+            return
+        metrics = json_safe(metrics, f"{split}_results.json")
+        write_json(os.path.join(self.args.output_dir, f"{split}_results.json"), dict(sorted(metrics.items())))
+        if combined:
+            path = os.path.join(self.args.output_dir, "all_results.json")
+            all_metrics = {}
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as f:
+                    all_metrics = json.load(f)
+            all_metrics.update(metrics)
+            write_json(path, dict(sorted(all_metrics.items())))
+
+    def save_state(self):
+        if not self.is_world_process_zero():
+            return
+        with atomic_write(os.path.join(self.args.output_dir, "trainer_state.json")) as f:
+            f.write(json.dumps(dataclasses.asdict(self.state), indent=2, sort_keys=True) + "\n")  # as save_to_json
 
 
 def wait_for_everyone(training_args) -> None:
@@ -265,12 +586,16 @@ __all__ = [
     "InOrderEvaluationMixin",
     "ModelArguments",
     "RunArguments",
+    "SafeSavingMixin",
+    "checkpoint_problem",
     "detect_last_checkpoint",
     "implementation_name",
+    "last_complete_checkpoint",
     "load_config",
     "load_model",
     "load_tokenizer",
     "record_results",
     "run_task_cli",
+    "safetensors_problem",
     "wait_for_everyone",
 ]

@@ -147,7 +147,7 @@ def test_malformed_records_and_encodings_are_named(tmp_path):
         read_records_file(ids)
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes("Köln I-LOC\n".encode() + "\nMünchen I-LOC\n".encode("latin-1"))
-    with pytest.raises(ConllFormatError, match=r"latin1\.txt: line 3: not valid utf-8.*--file_encoding"):
+    with pytest.raises(ConllFormatError, match=r"latin1\.txt: line 3: not UTF-8.*--file_encoding"):
         read_conll_file(latin1)
     assert read_conll_file(latin1, encoding="latin-1")[1].tokens == ["München"]
 

@@ -79,8 +79,9 @@ def test_train_refuses_a_non_empty_output_dir(tmp_path, files):
     with pytest.raises(ValueError, match="not empty.*--overwrite_output_dir"):
         train(args)
     assert not (out / "config.json").exists()
-    train([*args, "--overwrite_output_dir"])
-    assert (out / "config.json").is_file() and (out / "keep.txt").read_text(encoding="utf-8") == "mine"
+    assert (out / "keep.txt").read_text(encoding="utf-8") == "mine"  # refused: nothing touched
+    train([*args, "--overwrite_output_dir"])  # overwrite: the folder holds the new run alone
+    assert (out / "config.json").is_file() and not (out / "keep.txt").exists()
 
 
 def test_train_errors_name_the_argument(tmp_path, files):
@@ -118,7 +119,8 @@ def test_eval_scores_a_folder_or_an_arpa_file(tmp_path, files, source):
                       "--output_dir", out, "--overwrite_output_dir"])
     scores = again["files"][str(test_file)]
     assert scores["tokens"] == expected["tokens"] - 3 and scores["oov_excluded"]
-    assert len((out / "results.md").read_text(encoding="utf-8").splitlines()) == 2 + 3  # rows are appended
+    # --overwrite_output_dir: the folder holds the new run alone (its table has the new run's two rows)
+    assert len((out / "results.md").read_text(encoding="utf-8").splitlines()) == 2 + 2
 
 
 def test_eval_reports_infinite_perplexity_honestly(tmp_path, files):

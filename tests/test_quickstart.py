@@ -36,7 +36,7 @@ def test_quickstart_refuses_to_overwrite(tmp_path):
     out = tmp_path / "qs"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="--overwrite_output_dir"):
+    with pytest.raises(ValueError, match="not empty.*--overwrite_output_dir"):
         quickstart.main(["--output_dir", str(out)] + SMALL)
     assert (out / "precious.txt").read_text() == "keep me"
 

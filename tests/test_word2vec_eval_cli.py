@@ -120,9 +120,12 @@ def test_output_dir_is_never_overwritten_silently(data, tmp_path):
     run(data, out)
     with pytest.raises(ValueError, match="already exists and is not empty.*--overwrite_output_dir"):
         run(data, out)
-    run(data, out, "--overwrite_output_dir", "--restrict_vocab", "20")
-    rows = (out / "results.md").read_text(encoding="utf-8").splitlines()
-    assert len(rows) == 4  # header, separator and one row per run: the table only grows
+    shared = tmp_path / "shared.md"
+    run(data, out, "--overwrite_output_dir", "--restrict_vocab", "20", "--results_table", str(shared))
+    run(data, tmp_path / "out2", "--results_table", str(shared))
+    assert not (out / "results.md").exists()  # overwrite: the folder holds the new run alone
+    rows = shared.read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 4  # header, separator and one row per run: a shared table only grows
 
 
 @pytest.mark.parametrize(

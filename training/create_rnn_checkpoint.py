@@ -22,11 +22,18 @@ then `training/run_ner.py --model_name_or_path FOLDER ...`.
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hf_models.cli_utils import OutputArguments, parse_args, setup_output_command, write_json
+from hf_models.cli_utils import (
+    OutputArguments,
+    input_paths,
+    parse_args,
+    releases_output_dirs,
+    run_main,
+    setup_output_command,
+    write_json,
+)
 from hf_models.rnn.configuration_rnn import CELL_TYPES, POOLINGS
 from hf_models.rnn.from_scratch import (
     PRE_TOKENIZERS,
@@ -73,11 +80,12 @@ class RnnArguments:
     seed: int = field(default=42, metadata={"help": "Seed of the random initial weights."})
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
     vocab_args, rnn_args, out_args = parse_args((VocabularyArguments, RnnArguments, OutputArguments), argv)
-    setup_output_command(out_args, logger.name, "hf_models.rnn.from_scratch")
+    setup_output_command(out_args, logger.name, "hf_models.rnn.from_scratch", inputs=input_paths(vocab_args, rnn_args))
     texts = read_training_texts(vocab_args.train_file, vocab_args.glue_task, vocab_args.conll)
     if not texts:
         raise ValueError(f"{vocab_args.train_file}: no text")
@@ -97,4 +105,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_main(main)

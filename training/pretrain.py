@@ -38,10 +38,21 @@ from __future__ import annotations
 
 from transformers import TrainingArguments
 
-from hf_models.cli_utils import ResultsArguments, parse_args, setup_logging
-from hf_models.tasks.pretraining import PretrainingDataArguments, PretrainingModelArguments, run_pretraining
+from hf_models.cli_utils import (
+    ResultsArguments,
+    parse_args,
+    releases_output_dirs,
+    run_main,
+    setup_logging,
+)
+from hf_models.tasks.pretraining import (
+    PretrainingDataArguments,
+    PretrainingModelArguments,
+    run_pretraining,
+)
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, run_args, training_args = parse_args(
         (PretrainingModelArguments, PretrainingDataArguments, ResultsArguments, TrainingArguments), argv
@@ -51,4 +62,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

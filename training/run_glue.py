@@ -28,13 +28,15 @@ Arguments can also come from one JSON file: `python training/run_glue.py args.js
 
 from __future__ import annotations
 
+from hf_models.cli_utils import releases_output_dirs, run_main
 from hf_models.tasks.glue import GlueDataArguments, run_glue
 from hf_models.trainer_utils import run_task_cli
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     return run_task_cli(GlueDataArguments, run_glue, "hf_models.run_glue", argv)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

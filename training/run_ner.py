@@ -48,13 +48,15 @@ data-parallel replica each:
 
 from __future__ import annotations
 
+from hf_models.cli_utils import releases_output_dirs, run_main
 from hf_models.tasks.conll import DataArguments, run_ner
 from hf_models.trainer_utils import run_task_cli
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     return run_task_cli(DataArguments, run_ner, "hf_models.run_ner", argv)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

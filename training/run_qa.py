@@ -51,13 +51,15 @@ Several processes (GPUs, or CPU processes over gloo), one data-parallel replica 
 
 from __future__ import annotations
 
+from hf_models.cli_utils import releases_output_dirs, run_main
 from hf_models.tasks.squad import DataArguments, run_qa
 from hf_models.trainer_utils import run_task_cli
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     return run_task_cli(DataArguments, run_qa, "hf_models.run_qa", argv)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

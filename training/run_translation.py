@@ -39,7 +39,12 @@ from __future__ import annotations
 
 from transformers import Seq2SeqTrainingArguments
 
-from hf_models.cli_utils import parse_args, setup_logging
+from hf_models.cli_utils import (
+    parse_args,
+    releases_output_dirs,
+    run_main,
+    setup_logging,
+)
 from hf_models.tasks.translation import (
     TranslationDataArguments,
     TranslationModelArguments,
@@ -48,6 +53,7 @@ from hf_models.tasks.translation import (
 from hf_models.trainer_utils import RunArguments
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     model_args, data_args, run_args, training_args = parse_args(
         (TranslationModelArguments, TranslationDataArguments, RunArguments, Seq2SeqTrainingArguments), argv
@@ -57,4 +63,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -26,10 +26,13 @@ from hf_models.cli_utils import (
     OutputArguments,
     append_results_row,
     parse_args,
+    releases_output_dirs,
     results_table_path,
+    run_main,
     setup_output_command,
     write_json,
 )
+from hf_models.file_utils import staged_folder
 from hf_models.ngram import NGramConfig, NGramLanguageModel
 from hf_models.ngram.configuration_ngram import SMOOTHINGS
 
@@ -103,16 +106,17 @@ def evaluate_file(model: NGramLanguageModel, path: str, exclude_oov: bool) -> di
     return result
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     args, out = parse_args((NGramTrainingArguments, OutputArguments), argv)
-    setup_output_command(out, logger.name)
+    setup_output_command(out, logger.name, inputs=[*args.train_file, args.validation_file, args.test_file])
     config = args.config()
     logger.info(f"Building a {config.order}-gram {config.smoothing} model from {', '.join(args.train_file)}")
     sources = [Path(p) for p in args.train_file]
     model = NGramLanguageModel.fit(sources, config, progress=out.show_progress)
     stats = model.fit_statistics
-    os.makedirs(out.output_dir, exist_ok=True)
-    model.save_pretrained(out.output_dir)
+    with staged_folder(out.output_dir) as staging:  # each file renamed into place whole, config.json last
+        model.save_pretrained(staging)
     results = {
         "order": config.order,
         "smoothing": config.smoothing,
@@ -147,4 +151,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -45,12 +44,16 @@ import torch
 from hf_models.cli_utils import (
     OutputArguments,
     append_results_row,
-    check_output_dir,
+    input_paths,
     parse_args,
+    prepare_output_dir,
+    releases_output_dirs,
     results_table_path,
+    run_main,
     setup_cli_logging,
     write_json,
 )
+from hf_models.file_utils import staged_folder
 from hf_models.rnn import RnnForCausalLM
 from hf_models.rnn.configuration_rnn import CELL_TYPES, IMPLEMENTATIONS
 from hf_models.rnn.language_modeling import (
@@ -63,6 +66,7 @@ from hf_models.rnn.language_modeling import (
     evaluate_perplexity,
     init_like_word_language_model,
     init_uniform,
+    last_epoch_folder,
     train_tbptt,
     word_language_model_config,
 )
@@ -163,6 +167,7 @@ def resolve_device(name: str) -> str:
     return name
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     data_args, model_args, train_args, out_args = parse_args(
         (DataArguments, ModelArguments, TrainingArguments, OutputArguments), argv
@@ -171,12 +176,14 @@ def main(argv: list[str] | None = None) -> dict:
                       disable_tqdm=out_args.disable_tqdm)
     if data_args.validation_file is None:
         raise ValueError("--validation_file is needed: it selects the best model and anneals the learning rate")
-    if data_args.resume:
-        if not (Path(out_args.output_dir) / LAST_EPOCH_DIR / TRAINING_STATE).is_file():
-            raise ValueError(f"--resume: {out_args.output_dir} holds no finished epoch to resume from "
-                             f"({LAST_EPOCH_DIR}/{TRAINING_STATE} missing)")
-    else:
-        check_output_dir(out_args.output_dir, out_args.overwrite_output_dir)
+    if data_args.resume and out_args.overwrite_output_dir:
+        raise ValueError("--resume continues the run in --output_dir and --overwrite_output_dir empties it: give one")
+    # writable, held by this run alone, refused when not empty (unless resuming, or asked to overwrite)
+    prepare_output_dir(out_args.output_dir, out_args.overwrite_output_dir, resumable=data_args.resume,
+                       inputs=input_paths(data_args))
+    if data_args.resume and last_epoch_folder(out_args.output_dir) is None:
+        raise ValueError(f"--resume: {out_args.output_dir} holds no finished epoch to resume from "
+                         f"({LAST_EPOCH_DIR}/{TRAINING_STATE} missing)")
     torch.manual_seed(train_args.seed)
 
     vocab = build_vocab(data_args.train_file, data_args.unk_token)
@@ -199,9 +206,9 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{config.hidden_size}, {config.implementation}) on {train_args.device}")
 
     output_dir = Path(out_args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(vocab, data_args.unk_token)
-    tokenizer.save_pretrained(output_dir)
+    with staged_folder(output_dir, marker=None) as staging:  # each file renamed into place whole
+        tokenizer.save_pretrained(staging)
     history = train_tbptt(
         model, train_ids, valid_ids, train_args.epochs, lr=train_args.lr, clip=train_args.clip, bptt=train_args.bptt,
         batch_size=train_args.batch_size, eval_batch_size=train_args.eval_batch_size, save_dir=output_dir,
@@ -241,4 +248,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_main(main)

@@ -28,11 +28,15 @@ from dataclasses import dataclass, field, fields
 from hf_models.cli_utils import (
     OutputArguments,
     append_results_row,
+    input_paths,
     parse_args,
+    releases_output_dirs,
     results_table_path,
+    run_main,
     setup_output_command,
     write_json,
 )
+from hf_models.file_utils import staged_folder
 from hf_models.word2vec import (
     LineSentence,
     Word2VecConfig,
@@ -147,9 +151,10 @@ def evaluate(model: Word2VecModel, run_args: Word2VecRunArguments) -> dict:
     return results
 
 
+@releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     model_args, run_args, out = parse_args((Word2VecModelArguments, Word2VecRunArguments, OutputArguments), argv)
-    setup_output_command(out, logger.name)
+    setup_output_command(out, logger.name, inputs=input_paths(model_args, run_args))
     if run_args.workers < 1:
         raise ValueError(f"--workers must be a positive integer, got {run_args.workers}")
     for path in [run_args.analogy_file, *run_args.word_pairs_file]:
@@ -167,8 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = Word2VecModel(config, vocab=vocab)
     stats = train_word2vec(model, corpus, workers=run_args.workers, progress=not out.disable_tqdm)
 
-    os.makedirs(out.output_dir, exist_ok=True)
-    model.save_pretrained(out.output_dir)
+    with staged_folder(out.output_dir) as staging:  # each file renamed into place whole, config.json last
+        model.save_pretrained(staging)
     logger.info(f"Model saved to {out.output_dir} (config.json, model.safetensors, vocab.txt)")
     if run_args.save_word2vec_format:
         kv = model.wv
@@ -219,4 +224,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -16,14 +16,18 @@ log10 value <= -99 is read as log10 0 (SRILM's convention).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import gzip
 import itertools
 import math
 import mmap
 import os
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from numba import njit, prange
@@ -296,8 +300,34 @@ def _format_log10_bytes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return text, lengths
 
 
+# Copied from hf_models.file_utils.atomic_write
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
+                 ) -> Iterator[IO]:
+    """Open `path` for writing so that it appears whole or not at all: the data go to a temporary file beside it,
+    flushed to disk and renamed over `path` when the block ends without error (a kill, a full disk or an exception
+    leaves the previous `path`, or none, never a truncated one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the file private to the user
+        binary = "b" in mode
+        with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else newline) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_arpa(path: str | os.PathLike, tables: BackoffTables, words: list[str], header_comment: str = "") -> None:
-    """Write `tables` as an ARPA file (gzip-compressed if the name ends in .gz).
+    """Write `tables` as an ARPA file (gzip-compressed if the name ends in .gz), atomically (see `atomic_write`).
 
     The backoff column is left out on the highest order and wherever log10 bo = 0; n-grams appear in key order.
     Each section is laid out as one block of bytes by a compiled kernel (values as `format_log10` writes them) and
@@ -310,10 +340,11 @@ def write_arpa(path: str | os.PathLike, tables: BackoffTables, words: list[str],
     np.cumsum(word_lengths, out=word_starts[1:])
     word_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
     del encoded
-    opener = gzip.open if path.suffix == ".gz" else open
     header = "".join(f"# {line}\n" for line in header_comment.splitlines()) + "\\data\\\n"
     header += "".join(f"ngram {k}={count}\n" for k, count in enumerate(tables.ngram_counts, start=1))
-    with opener(path, "wb") as f:
+    # whole or not at all: a kill or a full disk never leaves a truncated ARPA file that reads as a smaller model
+    with atomic_write(path, "wb") as raw, (gzip.open(raw, "wb") if path.suffix == ".gz" else
+                                           contextlib.nullcontext(raw)) as f:
         f.write(header.encode("utf-8"))
         for k in range(1, tables.order + 1):
             f.write(f"\n\\{k}-grams:\n".encode("ascii"))
@@ -445,6 +476,19 @@ def _newlines(buf: np.ndarray, start: int, end: int) -> int:
     return int(np.count_nonzero(buf[start:end] == _NEWLINE))
 
 
+def _close_mmap(data: mmap.mmap) -> None:
+    """Close a memory map whose numpy views are gone; a view that only a pending reference cycle still holds is
+    collected first (closing under a live view raises BufferError), and one still alive closes the map when freed."""
+    try:
+        data.close()
+    except BufferError:
+        gc.collect()
+        try:
+            data.close()
+        except BufferError:
+            pass
+
+
 def _read_arpa_bytes(path: Path, unk_token: str, bos_token: str, eos_token: str, logger):
     """The fast reader: (words, tables), or None if the file needs the Python reader (to report an error).
 
@@ -464,7 +508,7 @@ def _read_arpa_bytes(path: Path, unk_token: str, bos_token: str, eos_token: str,
         parsed = _parse_arpa_bytes(data, path, unk_token, bos_token, eos_token, logger)
     finally:
         if isinstance(data, mmap.mmap):
-            data.close()
+            _close_mmap(data)
     if parsed is None:
         return None
     words, grams, probs, backoffs = parsed

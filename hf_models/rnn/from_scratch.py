@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..file_utils import staged_folder
 from .configuration_rnn import RnnConfig
 
 logger = logging.getLogger("hf_models.rnn.from_scratch")
@@ -125,7 +126,7 @@ def create_rnn_checkpoint(output_dir: str | os.PathLike, tokenizer, overwrite: b
     from .modeling_rnn import RnnModel
 
     output_dir = Path(output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()) and not overwrite:
+    if output_dir.exists() and any(not name.startswith(".") for name in os.listdir(output_dir)) and not overwrite:
         raise FileExistsError(f"{output_dir} is not empty: choose another folder or pass overwrite=True "
                               "(--overwrite_output_dir)")
     for name in ("vocab_size", "pad_token_id"):
@@ -133,9 +134,9 @@ def create_rnn_checkpoint(output_dir: str | os.PathLike, tokenizer, overwrite: b
             raise ValueError(f"{name} comes from the tokenizer; do not pass it to create_rnn_checkpoint")
     config = RnnConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **config_fields)
     model = RnnModel(config)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    with staged_folder(output_dir) as staging:  # each file renamed into place whole, config.json last
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
     logger.info(f"{output_dir}: RnnModel ({model.num_parameters():,} parameters, vocabulary {len(tokenizer):,}) "
                 "and its tokenizer")
     return model

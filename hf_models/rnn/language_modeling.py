@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..file_utils import complete_folder, replace_folder, staged_folder
 from .configuration_rnn import RnnConfig
 from .modeling_rnn import CACHE_NAME, RnnForCausalLM, RnnState
 
@@ -347,7 +348,8 @@ def train_tbptt(
             best_val_loss = val_loss
             best_state = copy.deepcopy(model.state_dict())
             if save_dir is not None:
-                model.save_pretrained(save_dir)
+                with staged_folder(save_dir) as staging:  # each file renamed into place whole, config.json last
+                    model.save_pretrained(staging)
         elif lr_decay is None:
             lr /= 4.0  # anneal the learning rate when no improvement is seen on the validation set
         if save_dir is not None:
@@ -364,25 +366,46 @@ RNG_STATE = "rng_state.pt"
 
 def _save_last_epoch(model: RnnForCausalLM, save_dir, history: list[dict], next_lr: float, best_val_loss: float,
                      settings: dict) -> None:
-    """What resuming needs after a finished epoch: weights, history, next lr, best loss, settings, RNG states."""
-    path = Path(save_dir) / LAST_EPOCH_DIR
-    model.save_pretrained(path)
+    """What resuming needs after a finished epoch: weights, history, next lr, best loss, settings, RNG states.
+
+    Written as a new folder swapped in whole (`file_utils.replace_folder`): a kill or a full disk during the save
+    leaves the previous epoch's folder complete, never new weights beside the old state."""
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    torch.save(rng, path / RNG_STATE)
     state = {"epochs_done": len(history), "next_lr": next_lr, "best_val_loss": best_val_loss, "settings": settings,
              "history": history}
-    tmp = path / (TRAINING_STATE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path / TRAINING_STATE)  # written last and atomically: its presence marks a complete checkpoint
+
+    def build(path: Path) -> None:
+        model.save_pretrained(path)
+        torch.save(rng, path / RNG_STATE)
+        (path / TRAINING_STATE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")  # the marker, last
+
+    replace_folder(Path(save_dir) / LAST_EPOCH_DIR, build)
+
+
+def _is_complete_epoch(path: Path) -> bool:
+    try:
+        json.loads((path / TRAINING_STATE).read_text(encoding="utf-8"))["epochs_done"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (path / RNG_STATE).is_file()
+
+
+def last_epoch_folder(save_dir) -> Path | None:
+    """The folder of the last finished epoch under `save_dir` that was saved completely (None when there is none)."""
+    return complete_folder(Path(save_dir) / LAST_EPOCH_DIR, _is_complete_epoch)
 
 
 def _load_last_epoch(model: RnnForCausalLM, save_dir, settings: dict) -> tuple[list[dict], float, float, dict]:
     """Restore `model` and the RNG from `save_dir/last_epoch`; returns (history, next lr, best loss, best weights)."""
-    path = Path(save_dir) / LAST_EPOCH_DIR
-    if not (path / TRAINING_STATE).is_file():
-        raise FileNotFoundError(f"{path}: no finished epoch to resume from ({TRAINING_STATE} missing)")
+    path = last_epoch_folder(save_dir)
+    if path is None:
+        raise FileNotFoundError(f"{Path(save_dir) / LAST_EPOCH_DIR}: no finished epoch to resume from "
+                                f"({TRAINING_STATE} missing)")
+    if path.name != LAST_EPOCH_DIR:
+        logger.warning(f"{Path(save_dir) / LAST_EPOCH_DIR} is missing or incomplete (a save was interrupted): "
+                       f"resuming from the previous complete one, {path}")
     state = json.loads((path / TRAINING_STATE).read_text(encoding="utf-8"))
     for name, value in settings.items():
         saved = state["settings"].get(name)
@@ -420,6 +443,7 @@ __all__ = [
     "build_vocab",
     "chunk_loss",
     "count_parameters",
+    "last_epoch_folder",
     "encode_file",
     "evaluate_perplexity",
     "get_batch",

@@ -44,11 +44,13 @@ from typing import Any
 
 import numpy as np
 
-from ..cli_utils import json_safe
+from ..cli_utils import InputError, input_paths, json_safe, releases_output_dirs
+from ..file_utils import atomic_write, read_text
 from ..trainer_utils import (
     InOrderEvaluationMixin,
     ModelArguments,
     RunArguments,
+    SafeSavingMixin,
     detect_last_checkpoint,
     implementation_name,
     load_config,
@@ -203,7 +205,7 @@ def to_iob2(tags: list[str]) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------------------
 # Reading: CoNLL column files, csv/json/jsonl records, hub datasets
 # ----------------------------------------------------------------------------------------------------------------------
-class ConllFormatError(ValueError):
+class ConllFormatError(InputError):
     """A data file that cannot be read as NER data; the message names the file, the line and the problem."""
 
 
@@ -228,18 +230,9 @@ class Sentence:
         return f"{self.source}: {self.unit} {self.line}, word {i + 1}"
 
 
-def _read_text(path: str | os.PathLike, encoding: str) -> str:
-    """The whole file as text; a decoding error names the line."""
-    data = Path(path).read_bytes()
-    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    try:
-        return data.decode(codec)
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise ConllFormatError(
-            f"{path}: line {line}: not valid {encoding} ({error.reason}); give the file's encoding with "
-            "--file_encoding (e.g. latin-1)"
-        ) from None
+def _format_suffix(path: str | os.PathLike) -> str:
+    """The suffix that says a file's format, past a .gz: '.jsonl' for train.jsonl and train.jsonl.gz."""
+    return Path(Path(path).name.lower().removesuffix(".gz")).suffix
 
 
 def _column_blocks(path: str | os.PathLike, encoding: str, min_columns: int) -> Iterator[tuple[int, bool, list]]:
@@ -251,7 +244,8 @@ def _column_blocks(path: str | os.PathLike, encoding: str, min_columns: int) -> 
     columns = first_row_line = None
     rows: list[list[str]] = []
     start, docstart, after_docstart = 0, False, False
-    for number, line in enumerate(_read_text(path, encoding).split("\n"), start=1):
+    text = read_text(path, encoding, error=ConllFormatError, encoding_flag="--file_encoding")
+    for number, line in enumerate(text.split("\n"), start=1):
         line = line.strip(" \t\r")
         if not line or line.split(None, 1)[0] == DOCSTART:
             if rows:
@@ -304,8 +298,8 @@ def read_conll_file(path: str | os.PathLike, word_column: int = 0, tag_column: i
         _check_tags(sentence, sentence.tags)
         sentences.append(sentence)
     if not sentences:
-        raise ConllFormatError(f"{path}: no sentence found (expected word lines with a tag, blank lines between "
-                               "sentences)")
+        raise ConllFormatError(f"{path}: no examples, no sentence found (expected word lines with a tag, blank "
+                               "lines between sentences)")
     return sentences
 
 
@@ -327,8 +321,8 @@ def read_predictions_file(path: str | os.PathLike, encoding: str = "utf-8") -> t
         sentences.append(sentence)
         predictions.append(predicted)
     if not sentences:
-        raise ConllFormatError(f"{path}: no sentence found (expected lines 'word gold predicted', blank lines "
-                               "between sentences)")
+        raise ConllFormatError(f"{path}: no examples, no sentence found (expected lines 'word gold predicted', "
+                               "blank lines between sentences)")
     return sentences, predictions
 
 
@@ -358,8 +352,8 @@ def _parse_list_cell(value: Any) -> Any:
 
 def _records(path: str | os.PathLike, encoding: str) -> Iterator[tuple[str, int, dict]]:
     """(unit, number, record) for every record of a .csv, .json (a list, or {"data": [...]}) or .jsonl file."""
-    suffix = Path(path).suffix.lower()
-    text = _read_text(path, encoding)
+    suffix = _format_suffix(path)
+    text = read_text(path, encoding, error=ConllFormatError, encoding_flag="--file_encoding")
     if suffix == ".jsonl":
         for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
@@ -443,7 +437,7 @@ def read_records_file(path: str | os.PathLike, text_column: str = "tokens", labe
         _check_tags(sentence, sentence.tags)
         sentences.append(sentence)
     if not sentences:
-        raise ConllFormatError(f"{path}: no sentence found")
+        raise ConllFormatError(f"{path}: no examples, no sentence found")
     return sentences
 
 
@@ -452,7 +446,7 @@ def read_ner_file(path: str | os.PathLike, data_args: DataArguments,
     """A NER file as `data_args` says to read it (format from the suffix), tags converted per --tag_scheme."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"NER data file not found: {path}")
-    if Path(path).suffix.lower() in RECORD_SUFFIXES:
+    if _format_suffix(path) in RECORD_SUFFIXES:
         sentences = read_records_file(
             path, data_args.text_column_name or "tokens", data_args.label_column_name or "ner_tags", id_to_label,
             data_args.file_encoding,
@@ -887,7 +881,7 @@ def in_order_trainer_class():
     (Trainer sorts evaluation batches by length then), so that predictions map back to the sentences' words."""
     from transformers import Trainer
 
-    class InOrderEvaluationTrainer(InOrderEvaluationMixin, Trainer):
+    class InOrderEvaluationTrainer(SafeSavingMixin, InOrderEvaluationMixin, Trainer):
         """Trainer with evaluation in dataset order (what word_predictions needs)."""
 
     return InOrderEvaluationTrainer
@@ -908,8 +902,7 @@ def _column_safe(word: str) -> str:
 def write_predictions(path: str | os.PathLike, sentences: list[Sentence], predictions: list[list[str]]) -> Path:
     """Write 'word gold predicted' per line, a blank line after each sentence, -DOCSTART- lines kept: conlleval's input."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
+    with atomic_write(path) as f:  # whole or not at all
         for sentence, predicted in zip(sentences, predictions):
             if sentence.docstart:
                 f.write(f"{DOCSTART} O O\n\n")
@@ -962,6 +955,7 @@ def read_splits(data_args: DataArguments, model_args: ModelArguments, run_args: 
     return splits, class_names
 
 
+@releases_output_dirs
 def run_ner(model_args: ModelArguments, data_args: DataArguments, run_args: RunArguments, training_args) -> dict:
     """Fine-tune and/or evaluate a token classifier on NER data with `transformers.Trainer`; return the metrics.
 
@@ -980,7 +974,8 @@ def run_ner(model_args: ModelArguments, data_args: DataArguments, run_args: RunA
     sources = _check_data_args(data_args, training_args)
     logger.info(f"Training/evaluation parameters {training_args}")
     # Every process reads the output folder before any process writes to it.
-    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir)
+    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir,
+                                             inputs=input_paths(model_args, data_args))
     wait_for_everyone(training_args)
 
     checkpoint_config = load_config(model_args)

@@ -15,7 +15,10 @@ the line and the problem.
 
 from __future__ import annotations
 
+import csv
 import glob
+import io
+import json
 import logging
 import math
 import os
@@ -26,11 +29,19 @@ from typing import Any
 import datasets
 import numpy as np
 
-from ..cli_utils import json_safe, write_json
+from ..cli_utils import (
+    InputError,
+    input_paths,
+    json_safe,
+    releases_output_dirs,
+    write_json,
+)
+from ..file_utils import atomic_write, read_text
 from ..trainer_utils import (
     InOrderEvaluationMixin,
     ModelArguments,
     RunArguments,
+    SafeSavingMixin,
     detect_last_checkpoint,
     implementation_name,
     load_config,
@@ -172,6 +183,12 @@ def _column_index(task: GlueTask, header: list[str], path: Path) -> tuple[dict[s
     return found, "label" in found
 
 
+def _format_suffix(path: str | os.PathLike) -> str:
+    """The suffix that says a file's format, past a .gz: '.tsv' for dev.tsv and dev.tsv.gz."""
+    name = Path(path).name.lower()
+    return Path(name.removesuffix(".gz")).suffix
+
+
 def read_glue_tsv(path: str | os.PathLike, task: GlueTask | str, require_labels: bool = False) -> datasets.Dataset:
     """A GLUE tsv file (with or without a header row, labelled or a test file) as a Dataset in the hub's schema.
 
@@ -184,8 +201,7 @@ def read_glue_tsv(path: str | os.PathLike, task: GlueTask | str, require_labels:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     rows: dict[str, list] = {f: [] for f in (*task.text_fields, "label", "idx")}
-    with path.open(encoding="utf-8-sig", newline="") as f:  # utf-8-sig: MRPC's header starts with a BOM
-        lines = f.read().split("\n")
+    lines = read_text(path, error=InputError).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     if not lines:
@@ -233,7 +249,8 @@ def read_glue_tsv(path: str | os.PathLike, task: GlueTask | str, require_labels:
         else:
             rows["idx"].append(len(rows["idx"]))
     if not rows["idx"]:
-        raise ValueError(f"{path}: no examples")
+        raise InputError(f"{path}: no examples (only {'a header row' if start else 'blank lines'}); a split needs at "
+                         "least one example line")
     return datasets.Dataset.from_dict(rows, features=_features(task))
 
 
@@ -247,11 +264,24 @@ def read_glue_table(path: str | os.PathLike, task: GlueTask | str, require_label
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    suffix = path.suffix.lower()
+    suffix = _format_suffix(path)
     builder = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}.get(suffix)
     if builder is None:
         raise ValueError(f"{path}: unsupported extension {suffix!r} (tsv, parquet, csv, json or jsonl)")
-    raw = datasets.load_dataset(builder, data_files=str(path), split="train")
+    text = None if builder == "parquet" else read_text(path, error=InputError)  # a corrupt .gz or non-UTF-8 bytes: named here
+    if text is not None and not text.strip():
+        raise InputError(f"{path}: no examples (the file is empty)")
+    try:
+        raw = datasets.load_dataset(builder, data_files=str(path), split="train")
+    except Exception as error:  # datasets buries the bad row in a DatasetGenerationError: find it here
+        problem = None if text is None else _table_problem(text, builder)
+        if problem is None:
+            cause = error.__cause__ or error.__context__ or error
+            first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+            problem = f"cannot be read as {suffix.lstrip('.')} ({type(cause).__name__}: {first_line})"
+        raise InputError(f"{path}: {problem}") from error
+    if len(raw) == 0:
+        raise InputError(f"{path}: no examples (a header or structure, but no rows)")
     # Line numbers as people see them: csv has a header row, jsonl one record per line, parquet rows count from 0.
     line_of = {"csv": lambda i: f"line {i + 2}", "json": lambda i: f"line {i + 1}", "parquet": lambda i: f"row {i}"}
     missing = [f for f in task.text_fields if f not in raw.column_names]
@@ -279,12 +309,60 @@ def read_glue_table(path: str | os.PathLike, task: GlueTask | str, require_label
     return datasets.Dataset.from_dict(rows, features=_features(task))
 
 
+def _table_problem(text: str, builder: str) -> str | None:
+    """'line N: what is wrong' for the first malformed line of a csv or json/jsonl text (what datasets reports only
+    as a DatasetGenerationError), 'no examples' for one without rows; None when Python's parsers find nothing."""
+    if builder == "csv":
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        header, line, rows = None, 1, 0
+        try:
+            for row in reader:
+                if header is None:
+                    header = row
+                elif row and len(row) != len(header):
+                    return (f"line {line}: {len(row)} comma-separated fields where the header has {len(header)} "
+                            "(quote a field that holds a comma, and double the quotes inside it)")
+                elif any(cell.strip() for cell in row):
+                    rows += 1
+                line = reader.line_num + 1
+        except csv.Error as error:
+            if "end of data" in str(error):
+                return f"line {line}: a quoted field that starts on this line is never closed"
+            return f"line {reader.line_num}: malformed csv ({error})"
+        return None if rows else "no examples (a header row, but no data rows)"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        if error.msg != "Extra data":  # not one JSON value: JSON lines, one object per line
+            return f"line {error.lineno}: not valid JSON ({error.msg})"
+        records = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append((number, json.loads(line)))
+            except json.JSONDecodeError as line_error:
+                return f"line {number}: not valid JSON ({line_error.msg}, column {line_error.colno})"
+        unit = "line"
+    else:
+        if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+            data = next(iter(data.values()))  # {"data": [...]}
+        records = list(enumerate(data, start=1)) if isinstance(data, list) else [(1, data)]
+        unit = "record" if isinstance(data, list) else "line"
+    if not records:
+        return "no examples (no records)"
+    for number, record in records:
+        if not isinstance(record, dict):
+            return f"{unit} {number}: expected a JSON object with the task's fields, got {type(record).__name__}"
+    return None
+
+
 def read_glue_file(path: str | os.PathLike, task: GlueTask | str, require_labels: bool = False) -> datasets.Dataset:
     """Any local GLUE file: tsv (the GLUE folders) or the hub's schema in parquet, csv, json or jsonl.
 
     `require_labels`: the split trains or is scored, so a file without a label column is an error (not a test file).
     """
-    if str(path).lower().endswith(".tsv"):
+    if _format_suffix(path) == ".tsv":
         return read_glue_tsv(path, task, require_labels)
     return read_glue_table(path, task, require_labels)
 
@@ -478,9 +556,7 @@ def compute_glue_metrics(task: GlueTask, metric_config: str, predictions, refere
 
 def write_glue_predictions(path: str | os.PathLike, task: GlueTask, idx, predictions, gold=None) -> None:
     """The GLUE submission format: `index<TAB>prediction` (labels as the GLUE tsv files write them), gold optional."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
+    with atomic_write(path) as f:  # whole or not at all
         f.write("index\tprediction" + ("\tlabel" if gold is not None else "") + "\n")
         for i, (index, prediction) in enumerate(zip(idx, predictions)):
             cells = [str(int(index)), format_label(task, prediction)]
@@ -502,23 +578,22 @@ def read_glue_predictions(path: str | os.PathLike, task: GlueTask) -> dict[int, 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     predictions = {}
-    with path.open(encoding="utf-8-sig") as f:
-        for line_number, line in enumerate(f, start=1):
-            cells = line.rstrip("\r\n").split("\t")
-            if line_number == 1 and cells[0].lower() in ("index", "idx", "id"):
-                continue
-            if not line.strip():
-                continue
-            where = f"{path}, line {line_number}"
-            if len(cells) < 2:
-                raise ValueError(f"{where}: expected index<TAB>prediction, got {line.rstrip()!r}")
-            try:
-                index = int(cells[0])
-            except ValueError:
-                raise ValueError(f"{where}: index {cells[0]!r} is not an integer") from None
-            if index in predictions:
-                raise ValueError(f"{where}: index {index} appears twice")
-            predictions[index] = parse_label(task, cells[1], where)
+    for line_number, line in enumerate(read_text(path, error=InputError).split("\n"), start=1):
+        cells = line.rstrip("\r\n").split("\t")
+        if line_number == 1 and cells[0].lower() in ("index", "idx", "id"):
+            continue
+        if not line.strip():
+            continue
+        where = f"{path}, line {line_number}"
+        if len(cells) < 2:
+            raise ValueError(f"{where}: expected index<TAB>prediction, got {line.rstrip()!r}")
+        try:
+            index = int(cells[0])
+        except ValueError:
+            raise ValueError(f"{where}: index {cells[0]!r} is not an integer") from None
+        if index in predictions:
+            raise ValueError(f"{where}: index {index} appears twice")
+        predictions[index] = parse_label(task, cells[1], where)
     return predictions
 
 
@@ -549,6 +624,7 @@ def _select(dataset, max_samples: int | None):
     return dataset if max_samples is None else dataset.select(range(min(max_samples, len(dataset))))
 
 
+@releases_output_dirs
 def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args: RunArguments,
              training_args) -> dict[str, float]:
     """Fine-tune (--do_train), evaluate on dev (--do_eval) and predict test (--do_predict) one GLUE task.
@@ -568,7 +644,8 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
     logger.info(f"Training/evaluation parameters {training_args}")
-    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir)
+    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir,
+                                             inputs=input_paths(model_args, data_args))
     wait_for_everyone(training_args)
     set_seed(training_args.seed)
 
@@ -634,7 +711,7 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
         tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None
     )
     train_dataset = processed.get("train")
-    class GlueTrainer(InOrderEvaluationMixin, Trainer):
+    class GlueTrainer(SafeSavingMixin, InOrderEvaluationMixin, Trainer):
         """Trainer whose predictions come back in dataset order (the predictions files pair them with idx)."""
 
     trainer = GlueTrainer(

@@ -22,7 +22,7 @@ import datasets
 import numpy as np
 import torch
 
-from ..cli_utils import json_safe
+from ..cli_utils import input_paths, json_safe, releases_output_dirs
 from ..pretraining.documents import parse_document_separator, read_documents
 from ..pretraining.masked_lm import (
     DataCollatorForBertPretraining,
@@ -31,7 +31,11 @@ from ..pretraining.masked_lm import (
     preprocess_logits_for_metrics,
 )
 from ..pretraining.next_sentence import create_nsp_examples
-from ..trainer_utils import detect_last_checkpoint, wait_for_everyone
+from ..trainer_utils import (
+    SafeSavingMixin,
+    detect_last_checkpoint,
+    wait_for_everyone,
+)
 
 logger = logging.getLogger("hf_models.tasks.pretraining")
 
@@ -406,6 +410,7 @@ def build_model(model_args, data_args, tokenizer):
 # ----------------------------------------------------------------------------------------------------------------------
 # The run
 # ----------------------------------------------------------------------------------------------------------------------
+@releases_output_dirs
 def run_pretraining(model_args, data_args, training_args, run_args=None) -> dict[str, float]:
     """Pretrain with `--objective` and `transformers.Trainer`; return the metrics.
 
@@ -436,7 +441,8 @@ def run_pretraining(model_args, data_args, training_args, run_args=None) -> dict
     logger.info(f"Objective {objective.name}: {objective.description}")
     logger.info(f"Training/evaluation parameters {training_args}")
     # Every process reads the output folder before any process writes to it.
-    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir)
+    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir,
+                                             inputs=input_paths(model_args, data_args))
     wait_for_everyone(training_args)
 
     tokenizer = _load_or_train_tokenizer(model_args, data_args, training_args, last_checkpoint)
@@ -457,7 +463,10 @@ def run_pretraining(model_args, data_args, training_args, run_args=None) -> dict
     set_seed(training_args.seed)  # the same new model in every process and on every resume
     model = build_model(model_args, data_args, tokenizer)
     collator = objective.make_collator(tokenizer, data_args, None, data_args.pad_to_multiple_of)
-    trainer = Trainer(
+    class PretrainingTrainer(SafeSavingMixin, Trainer):
+        pass
+
+    trainer = PretrainingTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import collections
 import csv
+import io
 import json
 import logging
 import math
@@ -39,11 +40,20 @@ import numpy as np
 from transformers import Trainer
 from transformers.trainer_utils import PredictionOutput, speed_metrics
 
-from ..cli_utils import append_results_row, json_safe, write_json
+from ..cli_utils import (
+    InputError,
+    append_results_row,
+    input_paths,
+    json_safe,
+    releases_output_dirs,
+    write_json,
+)
+from ..file_utils import atomic_write, read_text
 from ..trainer_utils import (
     InOrderEvaluationMixin,
     ModelArguments,
     RunArguments,
+    SafeSavingMixin,
     detect_last_checkpoint,
     implementation_name,
     load_config,
@@ -115,7 +125,8 @@ class DataArguments:
             raise ValueError("give --dataset_name (hub) or at least one of --train_file, --validation_file, "
                              "--test_file")
         for flag, path in self.files().items():
-            extension = path.rsplit(".", 1)[-1].lower() if "." in os.path.basename(path) else ""
+            name = os.path.basename(path).lower().removesuffix(".gz")  # a .gz file is read decompressed
+            extension = name.rsplit(".", 1)[-1] if "." in name else ""
             if extension not in SQUAD_FILE_EXTENSIONS:
                 raise ValueError(f"--{flag} {path}: expected a .json, .jsonl or .csv file, got {extension or 'no'} "
                                  "extension")
@@ -134,8 +145,13 @@ class DataArguments:
 # ----------------------------------------------------------------------------------------------------------------------
 # Reading and checking SQuAD files
 # ----------------------------------------------------------------------------------------------------------------------
-class SquadFormatError(ValueError):
+class SquadFormatError(InputError):
     """A SQuAD file that cannot be read as it is: the message names the file, the record and the problem."""
+
+
+def _format_name(path: str) -> str:
+    """The file name, lower case, past a .gz (whose format is that of the name before it)."""
+    return os.path.basename(path).lower().removesuffix(".gz")
 
 
 def squad_features(with_answers: bool = True):
@@ -312,11 +328,14 @@ def _parse_csv_answers(row: dict[str, str], where: str) -> Any:
     return None
 
 
-def _read_flat_records(path: str, answers_required: bool) -> list[dict[str, Any]]:
-    """The questions of a flat file (hub `squad` columns) as checked records: csv, jsonl, or a json list/`data` list."""
+def _read_flat_records(path: str, answers_required: bool, text: str | None = None) -> list[dict[str, Any]]:
+    """The questions of a flat file (hub `squad` columns) as checked records: csv, jsonl, or a json list/`data` list.
+    `text`: the file's text when the caller has read it already."""
     records = []
-    if path.lower().endswith(".csv"):
-        with open(path, encoding="utf-8-sig", newline="") as f:
+    if text is None:
+        text = read_text(path, error=SquadFormatError)
+    if _format_name(path).endswith(".csv"):
+        with io.StringIO(text, newline="") as f:
             reader = csv.DictReader(f)
             columns = reader.fieldnames or []
             needed = ["id", "context", "question"]
@@ -339,9 +358,7 @@ def _read_flat_records(path: str, answers_required: bool) -> list[dict[str, Any]
                 line = reader.line_num + 1  # a quoted cell may span several lines
         return records
 
-    with open(path, encoding="utf-8-sig") as f:
-        text = f.read()
-    as_lines = path.lower().endswith(".jsonl")
+    as_lines = _format_name(path).endswith(".jsonl")
     if not as_lines:
         try:
             data = json.loads(text)
@@ -384,12 +401,12 @@ def read_squad_file(path: str | os.PathLike, answers_required: bool = True):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"SQuAD file not found: {path}")
     records = None
-    if path.lower().endswith(".json"):
-        with open(path, encoding="utf-8-sig") as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError:
-                data = None  # perhaps JSON lines: the flat reader says
+    text = read_text(path, error=SquadFormatError)
+    if _format_name(path).endswith(".json"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None  # perhaps JSON lines: the flat reader says
         is_official = (
             isinstance(data, Mapping)
             and isinstance(data.get("data"), list)
@@ -398,9 +415,9 @@ def read_squad_file(path: str | os.PathLike, answers_required: bool = True):
         if is_official:
             records = _read_official(data, path, answers_required)
     if records is None:
-        records = _read_flat_records(path, answers_required)
+        records = _read_flat_records(path, answers_required, text)
     if not records:
-        raise SquadFormatError(f"{path}: no questions found")
+        raise SquadFormatError(f"{path}: no examples (no questions found)")
 
     seen: dict[str, int] = {}
     for i, record in enumerate(records):
@@ -470,8 +487,7 @@ def read_squad_articles(path: str | os.PathLike) -> dict[str, Any]:
     """The official SQuAD json ({"version", "data": [articles]}), checked record by record (see `read_squad_file`)."""
     path = os.fspath(path)
     read_squad_file(path)  # raises with file/article/question/problem when malformed
-    with open(path, encoding="utf-8-sig") as f:
-        data = json.load(f)
+    data = json.loads(read_text(path, error=SquadFormatError))
     if not (isinstance(data, Mapping) and isinstance(data.get("data"), list)
             and all(isinstance(a, Mapping) and "paragraphs" in a for a in data["data"])):
         raise SquadFormatError(f"{path}: not the official SQuAD format ({{'version', 'data': [articles with "
@@ -483,7 +499,8 @@ def write_squad_json(articles: list[dict[str, Any]], path: str | os.PathLike, ve
     """Write articles in the official SQuAD json format: {"version": ..., "data": [articles]}."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": version, "data": articles}, ensure_ascii=False) + "\n", encoding="utf-8")
+    with atomic_write(path) as f:  # whole or not at all
+        f.write(json.dumps({"version": version, "data": articles}, ensure_ascii=False) + "\n")
     return path
 
 
@@ -809,7 +826,7 @@ def compute_squad_metrics(metric, qa_predictions: QAPredictions, examples, versi
 # ----------------------------------------------------------------------------------------------------------------------
 # The Trainer
 # ----------------------------------------------------------------------------------------------------------------------
-class QuestionAnsweringTrainer(InOrderEvaluationMixin, Trainer):
+class QuestionAnsweringTrainer(SafeSavingMixin, InOrderEvaluationMixin, Trainer):
     """A Trainer whose evaluate/predict turn logits into answers, save them and score them (EM/F1), as run_qa's.
 
     The evaluation dataset is the features of `prepare_validation_features` (with example_id and offset_mapping, which
@@ -914,6 +931,7 @@ def _features(examples, source: str, prepare, tokenizer, data_args: DataArgument
         raise ValueError(f"{source}: {e}") from e
 
 
+@releases_output_dirs
 def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunArguments,
            training_args) -> dict[str, float]:
     """Fine-tune and/or evaluate an extractive QA model on SQuAD with a `QuestionAnsweringTrainer`; return metrics.
@@ -945,7 +963,8 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
             _check_answerability(dataset, source, data_args.version_2_with_negative)
 
     logger.info(f"Training/evaluation parameters {training_args}")
-    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir)
+    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir,
+                                             inputs=input_paths(model_args, data_args))
     wait_for_everyone(training_args)  # every process has read the output folder before any writes to it
 
     set_seed(training_args.seed)  # the same new QA head in every process and on every resume
@@ -1048,11 +1067,10 @@ def _read_id_map(path: str | os.PathLike, kind: type, what: str) -> dict[str, An
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} file not found: {path}")
-    with open(path, encoding="utf-8-sig") as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    try:
+        data = json.loads(read_text(path, error=SquadFormatError))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
     if not isinstance(data, dict):
         raise TypeError(f"{path}: expected a JSON object {{question id: {kind.__name__}}}, got {type(data).__name__}")
     for qid, value in data.items():

@@ -18,9 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from ..cli_utils import check_output_dir, json_safe, write_json
-from ..file_utils import GZIP_ERRORS, open_binary
-from ..trainer_utils import RunArguments, detect_last_checkpoint, record_results, wait_for_everyone
+from ..cli_utils import input_paths, json_safe, releases_output_dirs, write_json
+from ..file_utils import GZIP_ERRORS, atomic_write, open_binary
+from ..trainer_utils import (
+    RunArguments,
+    SafeSavingMixin,
+    detect_last_checkpoint,
+    record_results,
+    wait_for_everyone,
+)
 
 logger = logging.getLogger("hf_models.tasks.translation")
 
@@ -321,8 +327,7 @@ class TranslationScorer:
 def write_lines(path: str | os.PathLike, lines: list[str]) -> Path:
     """One sentence a line (UTF-8); line breaks inside a sentence become spaces so the file stays line-aligned."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as f:
+    with atomic_write(path, newline="\n") as f:  # whole or not at all
         for line in lines:
             f.write(" ".join(line.splitlines()) + "\n")
     return path
@@ -525,6 +530,7 @@ def predictions_file_name(prefix: str) -> str:
     return "generated_predictions.txt" if prefix == "predict" else f"{prefix}_generated_predictions.txt"
 
 
+@releases_output_dirs
 def run_translation(model_args: TranslationModelArguments, data_args: TranslationDataArguments,
                     run_args: RunArguments, training_args) -> dict:
     """Train and/or evaluate a Seq2Seq translation model with `Seq2SeqTrainer`; return the metrics.
@@ -544,9 +550,8 @@ def run_translation(model_args: TranslationModelArguments, data_args: Translatio
     if any(split != "train" for split in needed) and not training_args.predict_with_generate:
         raise ValueError("--do_eval/--do_predict score generated translations with BLEU: add --predict_with_generate")
     logger.info(f"Training/evaluation parameters {training_args}")
-    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir)
-    if not training_args.do_train:  # evaluation only: results go to a new folder unless told otherwise
-        check_output_dir(training_args.output_dir, run_args.overwrite_output_dir)
+    last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir,
+                                             inputs=input_paths(model_args, data_args))
     wait_for_everyone(training_args)
 
     limits = {"train": run_args.max_train_samples, "validation": run_args.max_eval_samples,
@@ -574,7 +579,10 @@ def run_translation(model_args: TranslationModelArguments, data_args: Translatio
         source_tokenizer, model=model, label_pad_token_id=IGNORE_INDEX,
         pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None,
     )
-    trainer = Seq2SeqTrainer(
+    class TranslationTrainer(SafeSavingMixin, Seq2SeqTrainer):
+        pass
+
+    trainer = TranslationTrainer(
         model=model,
         args=training_args,
         train_dataset=datasets_.get("train"),

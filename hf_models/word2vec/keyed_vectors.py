@@ -26,6 +26,7 @@ What differs from gensim, on purpose:
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import itertools
 import json
@@ -33,10 +34,11 @@ import logging
 import lzma
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from scipy.linalg import get_blas_funcs
@@ -75,6 +77,50 @@ def _open(path: str | os.PathLike, mode: str):
     if name.endswith((".xz", ".lzma")):
         return lzma.open(name, mode)
     return open(name, mode)
+
+
+@contextlib.contextmanager
+def _open_for_writing(path: str | os.PathLike) -> Iterator[IO[bytes]]:
+    """`path` opened for writing bytes, compressed by extension as `_open` reads it, and atomically: the file appears
+    whole when the block ends, or not at all (a kill or a full disk never leaves truncated vectors)."""
+    name = os.fspath(path)
+    with atomic_write(name, "wb") as raw:
+        if name.endswith(".gz"):
+            compressed = gzip.open(raw, "wb")
+        elif name.endswith(".bz2"):
+            compressed = bz2.open(raw, "wb")
+        elif name.endswith((".xz", ".lzma")):
+            compressed = lzma.open(raw, "wb")
+        else:
+            compressed = contextlib.nullcontext(raw)
+        with compressed as f:
+            yield f
+
+
+# Copied from hf_models.file_utils.atomic_write
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", newline: str | None = None
+                 ) -> Iterator[IO]:
+    """Open `path` for writing so that it appears whole or not at all: the data go to a temporary file beside it,
+    flushed to disk and renamed over `path` when the block ends without error (a kill, a full disk or an exception
+    leaves the previous `path`, or none, never a truncated one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the file private to the user
+        binary = "b" in mode
+        with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else newline) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _unitvec(vector: np.ndarray) -> np.ndarray:
@@ -837,11 +883,11 @@ class KeyedVectors:
             if self.counts is None:
                 raise ValueError("cannot write fvocab: these KeyedVectors have no counts")
             logger.info(f"storing vocabulary in {fvocab}")
-            with _open(fvocab, "wb") as vout:
+            with _open_for_writing(fvocab) as vout:
                 for key, count in zip(self.index_to_key, self.counts.tolist()):
                     vout.write(f"{prefix}{key} {count}\n".encode())
         logger.info(f"storing {total_vec}x{self.vector_size} projection weights into {fname}")
-        with _open(fname, "wb") as fout:
+        with _open_for_writing(fname) as fout:
             if write_header:
                 fout.write(f"{total_vec} {self.vector_size}\n".encode())
             if binary:
@@ -923,8 +969,7 @@ class KeyedVectors:
         }
         if self.counts is not None:
             arrays["counts"] = self.counts
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as f:  # a file object: numpy would otherwise append ".npz" to the name
+        with atomic_write(path, "wb") as f:  # a file object: numpy would otherwise append ".npz" to the name
             (np.savez_compressed if compress else np.savez)(f, **arrays)
 
     @classmethod
