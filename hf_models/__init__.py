@@ -1,5 +1,5 @@
 """hf_models: the arc of modern NLP as Hugging Face models: n-gram language models, word2vec, RNN/LSTM/GRU,
-Seq2Seq with attention and BERT so far; the Transformer, GPT and T5 follow the same pattern.
+Seq2Seq with attention, the Transformer and BERT so far; GPT and T5 follow the same pattern.
 
 `import hf_models` registers every config and model with transformers' Auto classes. The package exports every
 family's config and heads (each family declares its heads once, in `HEADS` of its modeling file: see `hf_models.auto`)

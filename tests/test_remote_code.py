@@ -185,6 +185,13 @@ def _tiny_seq2seq():
     return hf_models.Seq2SeqForConditionalGeneration(config)
 
 
+def _tiny_transformer():
+    config = hf_models.TransformerConfig(vocab_size=20, d_model=8, encoder_layers=1, decoder_layers=1,
+                                         encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=16,
+                                         decoder_ffn_dim=16, max_position_embeddings=16)
+    return hf_models.TransformerForConditionalGeneration(config)
+
+
 # family -> a tiny model of one of its heads (a new family adds one here; the test below fails until it does)
 TINY_MODELS = {
     "bert": _tiny_bert,
@@ -192,6 +199,7 @@ TINY_MODELS = {
     "ngram": _tiny_ngram,
     "rnn": _tiny_rnn,
     "seq2seq": _tiny_seq2seq,
+    "transformer": _tiny_transformer,
 }
 
 # Runs in the fresh interpreter that cannot import hf_models: loads every entry of each folder's auto_map.

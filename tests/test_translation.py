@@ -403,3 +403,33 @@ def test_translate_with_alignment_reads_the_reversal_off_the_attention(trained, 
     assert peaks == words[::-1], (peaks, result["source_tokens"], result["target_tokens"])
     assert plot_attention(weights, result["source_tokens"], result["target_tokens"], tmp_path / "a.png")
     assert (tmp_path / "a.png").stat().st_size > 1000
+
+
+def test_the_transformer_family_trains_and_scores_through_the_same_commands(tmp_path):
+    """`--model_family transformer`: the same run_translation / eval_translation, a Transformer in the folder."""
+    from eval import eval_translation
+
+    from hf_models.tasks.translation import load_saved_translator, translate_with_alignment
+
+    source, target = reversal_corpus(tmp_path / "data", 96)
+    out = tmp_path / "run"
+    tiny = list(TINY)
+    del tiny[tiny.index("--embedding_size"):tiny.index("--embedding_size") + 2]  # the Transformer's width is d_model
+    tiny[tiny.index("--learning_rate") + 1] = "5e-3"
+    metrics = run_translation_cli([
+        "--model_family", "transformer", "--num_attention_heads", 4, "--ffn_dim", 64, "--max_position_embeddings", 16,
+        "--train_source_file", source, "--train_target_file", target, "--do_train", "--do_eval",
+        "--validation_source_file", source, "--validation_target_file", target, "--max_eval_samples", 32,
+        "--num_train_epochs", 30, "--save_strategy", "no", "--output_dir", out, *tiny,
+    ])
+    assert metrics["eval_bleu"] > 80.0, metrics  # the reversal is learnt
+    assert json.loads((out / "config.json").read_text())["model_type"] == "hf_transformer"
+    scored = eval_translation.main(["--model_name_or_path", str(out), "--source_file", str(source),
+                                    "--reference_file", str(target), "--max_samples", "32", "--num_beams", "3",
+                                    "--max_length", "8", "--use_cpu", "--output_dir", str(tmp_path / "beam")])
+    assert scored["bleu"] > 80.0
+    model, source_tokenizer, target_tokenizer = load_saved_translator(str(out))
+    aligned = translate_with_alignment(model, source_tokenizer, target_tokenizer, "a b c", num_beams=2)
+    assert len(aligned["cross_attentions"]) == 1 and aligned["cross_attentions"][0].shape[0] == 4  # layers, heads
+    assert aligned["attentions"].shape == (len(aligned["target_tokens"]), len(aligned["source_tokens"]))
+    assert len(aligned["encoder_self_attentions"]) == 1

@@ -336,33 +336,67 @@ def write_lines(path: str | os.PathLike, lines: list[str]) -> Path:
 # ----------------------------------------------------------------------------------------------------------------------
 # Arguments
 # ----------------------------------------------------------------------------------------------------------------------
+MODEL_FAMILIES = ("seq2seq", "transformer")
+
+
 @dataclass
 class TranslationModelArguments:
-    """The Seq2Seq model: a saved one to continue from, or the shape of a new one."""
+    """The translation model: a saved one to continue from, or the family and shape of a new one."""
 
     model_name_or_path: str | None = field(
         default=None,
-        metadata={"help": "A saved hf_models Seq2Seq folder to start from (its source_tokenizer/ and "
-                          "target_tokenizer/ are used unless given); default: a new model built from the flags below."},
+        metadata={"help": "A saved hf_models translation folder (Seq2Seq or Transformer) to start from (its "
+                          "source_tokenizer/ and target_tokenizer/ are used unless given); default: a new model built "
+                          "from the flags below."},
     )
-    attention_type: str = field(default="general", metadata={"help": "none | dot | general | concat."})
-    embedding_size: int = field(default=256, metadata={"help": "Width of the word embeddings."})
-    hidden_size: int = field(default=512, metadata={"help": "Width of every LSTM layer (per direction)."})
-    encoder_layers: int = field(default=2, metadata={"help": "Stacked LSTM layers of the encoder."})
-    decoder_layers: int = field(default=2, metadata={"help": "Stacked LSTM layers of the decoder."})
-    bidirectional_encoder: bool = field(default=False, metadata={"help": "Run the encoder in both directions."})
-    dropout: float = field(default=0.2, metadata={"help": "Dropout on embeddings, between layers and on h~_t."})
-    input_feeding: bool = field(default=False, metadata={"help": "Luong et al.'s input feeding (needs attention)."})
+    model_family: str = field(
+        default="seq2seq",
+        metadata={"help": "The family of a new model: seq2seq (LSTM encoder-decoder with attention) or transformer "
+                          "(Vaswani et al. 2017).", "choices": list(MODEL_FAMILIES)},
+    )
+    attention_type: str = field(default="general", metadata={"help": "seq2seq: none | dot | general | concat."})
+    embedding_size: int = field(default=256, metadata={"help": "seq2seq: width of the word embeddings."})
+    hidden_size: int = field(
+        default=512, metadata={"help": "seq2seq: width of every LSTM layer (per direction); transformer: d_model."}
+    )
+    encoder_layers: int = field(default=2, metadata={"help": "Stacked layers of the encoder."})
+    decoder_layers: int = field(default=2, metadata={"help": "Stacked layers of the decoder."})
+    bidirectional_encoder: bool = field(default=False, metadata={"help": "seq2seq: the encoder reads both ways."})
+    dropout: float = field(default=0.2, metadata={"help": "Dropout (seq2seq: embeddings, between layers, h~_t; "
+                                                          "transformer: embeddings and every sub-layer output)."})
+    input_feeding: bool = field(default=False, metadata={"help": "seq2seq: Luong et al.'s input feeding."})
     teacher_forcing_ratio: float = field(
-        default=1.0, metadata={"help": "Probability of feeding the gold previous token in training."}
+        default=1.0, metadata={"help": "seq2seq: probability of feeding the gold previous token in training."}
     )
-    init_range: float = field(default=0.1, metadata={"help": "Uniform initialisation in [-r, r]."})
+    init_range: float = field(default=0.1, metadata={"help": "seq2seq: uniform initialisation in [-r, r]."})
     tie_word_embeddings: bool = field(
-        default=False, metadata={"help": "Share the decoder embedding with the output layer (embedding = hidden)."}
+        default=False, metadata={"help": "Share the decoder embedding with the output layer (seq2seq: needs "
+                                         "embedding_size = hidden_size)."}
     )
+    num_attention_heads: int = field(default=8, metadata={"help": "transformer: heads h of every attention."})
+    ffn_dim: int = field(default=2048, metadata={"help": "transformer: inner width d_ff of the feed-forward network."})
+    position_embedding: str = field(default="sinusoidal", metadata={"help": "transformer: sinusoidal | learned | "
+                                                                            "none."})
+    layer_norm_position: str = field(default="post", metadata={"help": "transformer: post (the paper) | pre."})
+    attention_dropout: float = field(default=0.0, metadata={"help": "transformer: dropout on attention weights."})
+    activation_function: str = field(default="relu", metadata={"help": "transformer: of the feed-forward network."})
+    max_position_embeddings: int = field(default=256, metadata={"help": "transformer: the longest sequence."})
+
+    def __post_init__(self):
+        if self.model_family not in MODEL_FAMILIES:
+            raise ValueError(f"--model_family must be one of {', '.join(MODEL_FAMILIES)}, got {self.model_family!r}")
 
     def config_fields(self) -> dict[str, Any]:
-        """The Seq2SeqConfig fields these flags set."""
+        """The config fields these flags set, for the chosen family (Seq2SeqConfig or TransformerConfig)."""
+        if self.model_family == "transformer":
+            return {"d_model": self.hidden_size, "encoder_layers": self.encoder_layers,
+                    "decoder_layers": self.decoder_layers, "encoder_attention_heads": self.num_attention_heads,
+                    "decoder_attention_heads": self.num_attention_heads, "encoder_ffn_dim": self.ffn_dim,
+                    "decoder_ffn_dim": self.ffn_dim, "dropout": self.dropout,
+                    "attention_dropout": self.attention_dropout, "position_embedding": self.position_embedding,
+                    "layer_norm_position": self.layer_norm_position, "activation_function": self.activation_function,
+                    "max_position_embeddings": self.max_position_embeddings,
+                    "tie_word_embeddings": self.tie_word_embeddings}
         names = ("attention_type", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers",
                  "bidirectional_encoder", "dropout", "input_feeding", "teacher_forcing_ratio", "init_range",
                  "tie_word_embeddings")
@@ -498,24 +532,61 @@ def tokenize_pairs(sources: list[str], targets: list[str], source_tokenizer, tar
     })
 
 
-def build_model(model_args: TranslationModelArguments, source_tokenizer, target_tokenizer):
-    """A saved Seq2Seq model (checked against the tokenizers) or a new one sized to the tokenizers' vocabularies."""
-    from ..seq2seq import Seq2SeqConfig, Seq2SeqForConditionalGeneration
+def vocabulary_sizes(config) -> tuple[int, int]:
+    """(source, target) vocabulary sizes of a translation model's config, whichever the family."""
+    if getattr(config, "model_type", "") == "hf_transformer":
+        return config.vocab_size, config.decoder_vocab_size
+    return config.source_vocab_size, config.target_vocab_size
 
+
+def _describe(model) -> str:
+    config = model.config
+    if config.model_type == "hf_transformer":
+        return (f"Transformer {config.encoder_layers}+{config.decoder_layers} layers, d_model={config.d_model}, "
+                f"{config.encoder_attention_heads} heads, {config.layer_norm_position}-LN, "
+                f"{config.position_embedding} positions")
+    return f"attention={config.attention_type}"
+
+
+def load_translation_model(path: str):
+    """A saved hf_models translation model (Seq2Seq or Transformer), by its config.json's model_type."""
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+    from ..auto import register_auto_classes
+
+    register_auto_classes()
+    config = AutoConfig.from_pretrained(path)
+    if config.model_type not in ("hf_seq2seq", "hf_transformer"):
+        raise ValueError(f"{path}: model_type {config.model_type!r} is not an hf_models translation model "
+                         "(hf_seq2seq, hf_transformer)")
+    return AutoModelForSeq2SeqLM.from_pretrained(path)
+
+
+def build_model(model_args: TranslationModelArguments, source_tokenizer, target_tokenizer):
+    """A saved model (checked against the tokenizers) or a new one of `--model_family`, sized to the tokenizers'
+    vocabularies (separate source and target vocabularies; <pad>=0, <s>=1, </s>=2 on both sides)."""
     if model_args.model_name_or_path is not None:
-        model = Seq2SeqForConditionalGeneration.from_pretrained(model_args.model_name_or_path)
-        for side, tokenizer, size in (("source", source_tokenizer, model.config.source_vocab_size),
-                                      ("target", target_tokenizer, model.config.target_vocab_size)):
+        model = load_translation_model(model_args.model_name_or_path)
+        for side, tokenizer, size in zip(("source", "target"), (source_tokenizer, target_tokenizer),
+                                         vocabulary_sizes(model.config)):
             if len(tokenizer) > size:
                 raise ValueError(f"the {side} tokenizer has {len(tokenizer)} tokens but {model_args.model_name_or_path}"
-                                 f" has {side}_vocab_size={size}: use the model's own tokenizers")
+                                 f" has a {side} vocabulary of {size}: use the model's own tokenizers")
+    elif model_args.model_family == "transformer":
+        from ..transformer import TransformerConfig, TransformerForConditionalGeneration
+
+        config = TransformerConfig(vocab_size=len(source_tokenizer), decoder_vocab_size=len(target_tokenizer),
+                                   share_encoder_decoder_embeddings=False, pad_token_id=0, bos_token_id=1,
+                                   eos_token_id=2, decoder_start_token_id=1, **model_args.config_fields())
+        model = TransformerForConditionalGeneration(config)
     else:
+        from ..seq2seq import Seq2SeqConfig, Seq2SeqForConditionalGeneration
+
         config = Seq2SeqConfig(source_vocab_size=len(source_tokenizer), target_vocab_size=len(target_tokenizer),
                                pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1,
                                **model_args.config_fields())
         model = Seq2SeqForConditionalGeneration(config)
-    logger.info(f"Model: {type(model).__name__} ({model.num_parameters():,} parameters), "
-                f"attention={model.config.attention_type}")
+    logger.info(f"Model: {type(model).__name__} ({model.num_parameters():,} parameters), {_describe(model)}")
     return model
 
 
@@ -683,8 +754,10 @@ def translate_with_alignment(model, source_tokenizer, target_tokenizer, sentence
 
     Decodes by greedy or beam search, then reads the decoder's attention over the source for each output token by
     teacher-forcing the translation (the weights with which token y_t was predicted). Returns {"translation",
-    "source_tokens", "target_tokens", "attentions": (target_len, source_len) array}; attentions is None for a
-    model without attention (attention_type "none").
+    "source_tokens", "target_tokens", "attentions": (target_len, source_len) array (the top layer's cross-attention,
+    averaged over its heads), "cross_attentions": every layer's (heads, target_len, source_len), and
+    "encoder_self_attentions": the Transformer encoder's (heads, source_len, source_len) per layer}; attentions is
+    None for a model without attention (attention_type "none").
     """
     import torch
 
@@ -699,33 +772,37 @@ def translate_with_alignment(model, source_tokenizer, target_tokenizer, sentence
         # generated = [start, y_1, ..., y_n]: position t of the decoder input predicts y_{t+1}
         outputs = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=generated[:, :-1],
                         output_attentions=True, return_dict=True)
-    weights = outputs.cross_attentions[0][0, 0].float().cpu().numpy() if outputs.cross_attentions else None
+    # cross-attention per layer: (batch, heads, target, source); the LSTM's is one layer with one "head"
+    cross = [layer[0].float().cpu().numpy() for layer in outputs.cross_attentions or ()]
+    encoder_self = [layer[0].float().cpu().numpy() for layer in getattr(outputs, "encoder_attentions", None) or ()]
     return {
         "translation": decode_generated(target_tokenizer, generated.cpu().numpy())[0],
         "source_tokens": source_tokenizer.convert_ids_to_tokens(input_ids[0].tolist()),
         "target_tokens": target_tokenizer.convert_ids_to_tokens(generated[0, 1:].tolist()),
-        "attentions": weights,
+        "attentions": cross[-1].mean(axis=0) if cross else None,  # the top layer's, averaged over its heads
+        "cross_attentions": cross,  # every layer's, every head's: (heads, target, source) each
+        "encoder_self_attentions": encoder_self,  # the Transformer's encoder: (heads, source, source) each
     }
 
 
 def load_saved_translator(model_path: str, source_tokenizer: str | None = None, target_tokenizer: str | None = None):
-    """(model, source tokenizer, target tokenizer) of a folder saved by run_translation.py."""
-    from ..seq2seq import Seq2SeqForConditionalGeneration
-
+    """(model, source tokenizer, target tokenizer) of a folder saved by run_translation.py (either family)."""
     if not os.path.isdir(model_path):
         raise FileNotFoundError(f"--model_name_or_path {model_path}: no such folder")
     source = load_translation_tokenizer(source_tokenizer or os.path.join(model_path, SOURCE_TOKENIZER_DIR), "source")
     target = load_translation_tokenizer(target_tokenizer or os.path.join(model_path, TARGET_TOKENIZER_DIR), "target")
-    model = Seq2SeqForConditionalGeneration.from_pretrained(model_path)
-    if len(source) > model.config.source_vocab_size or len(target) > model.config.target_vocab_size:
+    model = load_translation_model(model_path)
+    sizes = vocabulary_sizes(model.config)
+    if len(source) > sizes[0] or len(target) > sizes[1]:
         raise ValueError(f"{model_path}: the tokenizers ({len(source)}, {len(target)} tokens) do not fit the model's "
-                         f"vocabularies ({model.config.source_vocab_size}, {model.config.target_vocab_size})")
+                         f"vocabularies ({sizes[0]}, {sizes[1]})")
     return model, source, target
 
 
 __all__ = [
     "DEFAULT_LENGTH_BUCKETS",
     "IGNORE_INDEX",
+    "MODEL_FAMILIES",
     "SOURCE_TOKENIZER_DIR",
     "SPECIAL_TOKENS",
     "TARGET_TOKENIZER_DIR",
@@ -744,6 +821,7 @@ __all__ = [
     "corpus_bleu",
     "decode_generated",
     "load_saved_translator",
+    "load_translation_model",
     "load_translation_tokenizer",
     "parse_length_buckets",
     "plot_bleu_by_length",
@@ -757,6 +835,7 @@ __all__ = [
     "tokenize_pairs",
     "translate",
     "translate_with_alignment",
+    "vocabulary_sizes",
     "write_lines",
 ]
 

@@ -1,0 +1,201 @@
+"""Speed of hf_models' Transformer against transformers' MarianMTModel (the same architecture), in the same run.
+
+Both models hold the same weights: a random MarianMTModel is built, saved, and loaded into
+`hf_models.TransformerForConditionalGeneration`. Measured, alternating between the two implementations round by
+round so that drift in the machine's load hits both alike (the median over rounds is reported):
+
+- a training step: forward + backward + AdamW step on a translation batch (sources and targets of random lengths,
+  right-padded, labels -100 on padding), in fp32 and under bf16 autocast; tokens/s counts the real (non-padding)
+  source and target tokens;
+- beam-search generation (beam 5, a fixed number of new tokens so that both decode the same lengths); tokens/s
+  counts the generated tokens of the returned sequences.
+
+    python benchmarks/bench_transformer_speed.py                  # both sizes, fp32 and bf16, CPU (or the GPU)
+    python benchmarks/bench_transformer_speed.py --sizes L3/d256 --rounds 3
+
+Writes benchmarks/results/transformer_speed.json (and prints a Markdown table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import transformers
+
+import hf_models
+
+SIZES = {
+    # name: (layers per side, d_model, heads, d_ff)
+    "L3/d256": (3, 256, 4, 1024),
+    "L6/d512": (6, 512, 8, 2048),  # the paper's base model
+}
+PAD, EOS = 0, 2
+
+
+def make_models(size: str, vocab_size: int, device: str, seed: int = 0) -> dict:
+    """The same random weights in transformers' MarianMTModel and in hf_models' Transformer."""
+    layers, d_model, heads, ffn = SIZES[size]
+    torch.manual_seed(seed)
+    config = transformers.MarianConfig(
+        vocab_size=vocab_size, d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+        encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn, decoder_ffn_dim=ffn,
+        max_position_embeddings=512, pad_token_id=PAD, eos_token_id=EOS, decoder_start_token_id=PAD,
+        forced_eos_token_id=None, scale_embedding=True, activation_function="relu", dropout=0.1,
+    )
+    reference = transformers.MarianMTModel(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        reference.save_pretrained(tmp)
+        ours = hf_models.TransformerForConditionalGeneration.from_pretrained(tmp)
+    return {"transformers": reference.to(device), "hf_models": ours.to(device)}
+
+
+def make_batch(batch: int, max_len: int, vocab_size: int, device: str, seed: int = 0) -> dict:
+    """Right-padded sources and targets of random lengths in [max_len / 2, max_len]."""
+    g = torch.Generator().manual_seed(seed)
+
+    def side():
+        lengths = torch.randint(max_len // 2, max_len + 1, (batch,), generator=g)
+        ids = torch.randint(3, vocab_size, (batch, max_len), generator=g)
+        mask = torch.arange(max_len)[None, :] < lengths[:, None]
+        return ids.masked_fill(~mask, PAD), mask.long()
+
+    input_ids, attention_mask = side()
+    labels, label_mask = side()
+    labels = labels.masked_fill(label_mask == 0, -100)
+    return {k: v.to(device) for k, v in {"input_ids": input_ids, "attention_mask": attention_mask,
+                                         "labels": labels}.items()}
+
+
+def _autocast(device: str, bf16: bool):
+    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_train(model, batch: dict, steps: int, warmup: int, bf16: bool, device: str) -> float:
+    """Seconds per training step (forward, backward, AdamW)."""
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        with _autocast(device, bf16):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _sync(device)
+    return (time.perf_counter() - start) / steps
+
+
+@torch.no_grad()
+def time_generate(model, batch: dict, new_tokens: int, num_beams: int, steps: int, bf16: bool, device: str):
+    """(seconds per generate() call, the sequences of the last call)."""
+    model.eval()
+    kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "num_beams": num_beams,
+              "max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False}
+    with _autocast(device, bf16):
+        sequences = model.generate(**kwargs)  # warm-up
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        with _autocast(device, bf16):
+            sequences = model.generate(**kwargs)
+    _sync(device)
+    return (time.perf_counter() - start) / steps, sequences
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--max_len", type=int, default=32, help="longest source and target (Multi30k-like)")
+    parser.add_argument("--vocab_size", type=int, default=8000)
+    parser.add_argument("--generate_batch_size", type=int, default=8)
+    parser.add_argument("--new_tokens", type=int, default=24)
+    parser.add_argument("--num_beams", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds; the median is reported")
+    parser.add_argument("--steps", type=int, default=5, help="timed training steps per round")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "transformer_speed.json"))
+    args = parser.parse_args(argv)
+
+    results = []
+    for size in args.sizes:
+        models = make_models(size, args.vocab_size, args.device)
+        batch = make_batch(args.batch_size, args.max_len, args.vocab_size, args.device)
+        train_tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
+        sources = make_batch(args.generate_batch_size, args.max_len, args.vocab_size, args.device, seed=1)
+        for precision in args.precisions:
+            bf16 = precision == "bf16"
+            train_s = {name: [] for name in models}
+            generate_s = {name: [] for name in models}
+            outputs = {}
+            for _ in range(args.rounds):
+                for name, model in models.items():
+                    train_s[name].append(time_train(model, batch, args.steps, args.warmup, bf16, args.device))
+                for name, model in models.items():
+                    seconds, outputs[name] = time_generate(model, sources, args.new_tokens, args.num_beams, 1, bf16,
+                                                           args.device)
+                    generate_s[name].append(seconds)
+            generated = args.generate_batch_size * args.new_tokens
+            row = {"size": size, "precision": precision, "device": args.device,
+                   "same_beam_output": bool(torch.equal(outputs["transformers"], outputs["hf_models"]))}
+            for name in models:
+                row[f"train_tokens_per_s[{name}]"] = train_tokens / statistics.median(train_s[name])
+                row[f"generate_tokens_per_s[{name}]"] = generated / statistics.median(generate_s[name])
+            row["train_ratio"] = row["train_tokens_per_s[hf_models]"] / row["train_tokens_per_s[transformers]"]
+            row["generate_ratio"] = (row["generate_tokens_per_s[hf_models]"]
+                                     / row["generate_tokens_per_s[transformers]"])
+            results.append(row)
+            print(json.dumps(row), flush=True)
+
+    report = {
+        "command": "python " + " ".join([sys.argv[0]] + (argv if argv is not None else sys.argv[1:])),
+        "settings": vars(args),
+        "environment": {"torch": torch.__version__, "transformers": transformers.__version__,
+                        "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+                        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None},
+        "results": results,
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown_table(results))
+    return report
+
+
+def markdown_table(results) -> str:
+    lines = ["| size | precision | device | train tok/s MarianMTModel | train tok/s hf_models | ratio "
+             "| beam-5 tok/s MarianMTModel | beam-5 tok/s hf_models | ratio | same beam output |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r['size']} | {r['precision']} | {r['device']} | {r['train_tokens_per_s[transformers]']:.0f} "
+            f"| {r['train_tokens_per_s[hf_models]']:.0f} | {r['train_ratio']:.2f}x "
+            f"| {r['generate_tokens_per_s[transformers]']:.0f} | {r['generate_tokens_per_s[hf_models]']:.0f} "
+            f"| {r['generate_ratio']:.2f}x | {'yes' if r['same_beam_output'] else 'no'} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
