@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import platform
 import statistics
@@ -143,6 +144,7 @@ def main(argv=None) -> dict:
     results = []
     for size in args.sizes:
         models = make_models(size, args.vocab_size, args.device)
+        frozen = {name: copy.deepcopy(model) for name, model in models.items()}  # generate with the same weights
         batch = make_batch(args.batch_size, args.max_len, args.vocab_size, args.device)
         train_tokens = int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum())
         sources = make_batch(args.generate_batch_size, args.max_len, args.vocab_size, args.device, seed=1)
@@ -154,7 +156,7 @@ def main(argv=None) -> dict:
             for _ in range(args.rounds):
                 for name, model in models.items():
                     train_s[name].append(time_train(model, batch, args.steps, args.warmup, bf16, args.device))
-                for name, model in models.items():
+                for name, model in frozen.items():
                     seconds, outputs[name] = time_generate(model, sources, args.new_tokens, args.num_beams, 1, bf16,
                                                            args.device)
                     generate_s[name].append(seconds)

@@ -324,3 +324,29 @@ def test_a_marian_config_json_reads_with_marians_defaults(tmp_path):
     config = TransformerConfig.from_pretrained(tmp_path)
     assert (config.activation_function, config.scale_embedding) == ("gelu", False)
     assert (config.pad_token_id, config.decoder_start_token_id, config.position_embedding) == (39, 39, "sinusoidal")
+
+
+def test_training_loss_and_gradients_equal_marians_and_sparse_equals_dense(tmp_path):
+    """In training (dropout 0), the loss and every gradient equal MarianMTModel's; the sparse output projection (only
+    the labelled positions) gives the same loss and gradients as the dense one."""
+    marian = random_marian()
+    marian.save_pretrained(tmp_path)
+    input_ids, attention_mask, _ = marian_batch()
+    labels = torch.tensor([[3, 4, 5, 0, -100], [6, 7, 0, -100, -100]])
+    losses, grads = {}, {}
+    for name in ("marian", "sparse", "dense"):
+        model = MarianMTModel.from_pretrained(tmp_path) if name == "marian" else \
+            TransformerForConditionalGeneration.from_pretrained(tmp_path, sparse_prediction=name == "sparse")
+        model.train()
+        out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+        out.loss.backward()
+        losses[name] = out.loss.detach()
+        grads[name] = {k: p.grad for k, p in model.named_parameters()
+                       if p.grad is not None and "embed_positions" not in k}  # Marian's sinusoids: fixed for us
+        if name == "sparse":
+            assert out.logits.shape == (int((labels != -100).sum()), 40)  # one row per labelled token
+    for name in ("sparse", "dense"):
+        torch.testing.assert_close(losses[name], losses["marian"], rtol=1e-5, atol=1e-6)
+        assert grads[name].keys() == grads["marian"].keys()
+        for key, grad in grads["marian"].items():
+            torch.testing.assert_close(grads[name][key], grad, rtol=1e-4, atol=1e-5, msg=key)

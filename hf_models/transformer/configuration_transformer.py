@@ -42,6 +42,9 @@ class TransformerConfig(PretrainedConfig):
         dropout: on the embeddings plus positions and on every sub-layer output (P_drop, section 5.4).
         attention_dropout: on the attention probabilities. activation_dropout: inside the feed-forward network.
         layer_norm_eps: epsilon of every LayerNorm.
+        sparse_prediction: when training with labels, run the output projection only on the labelled target
+            positions (not the padding the loss ignores). Same loss and gradients, less compute; `logits` then holds
+            one row per labelled token. Evaluation and inference always return logits for every position.
     """
 
     model_type = "hf_transformer"
@@ -77,6 +80,7 @@ class TransformerConfig(PretrainedConfig):
         attention_dropout: float = 0.0,
         activation_dropout: float = 0.0,
         layer_norm_eps: float = 1e-5,
+        sparse_prediction: bool = True,
         pad_token_id: int | None = 0,
         bos_token_id: int | None = None,
         eos_token_id: int | None = 2,
@@ -158,6 +162,7 @@ class TransformerConfig(PretrainedConfig):
         self.attention_dropout = float(attention_dropout)
         self.activation_dropout = float(activation_dropout)
         self.layer_norm_eps = float(layer_norm_eps)
+        self.sparse_prediction = bool(sparse_prediction)
         self.use_cache = use_cache
         super().__init__(
             pad_token_id=pad_token_id,

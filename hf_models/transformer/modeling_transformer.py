@@ -163,6 +163,11 @@ def causal_mask(query_length: int, key_length: int, device=None) -> torch.Tensor
     return torch.ones(query_length, key_length, dtype=torch.bool, device=device).tril(diagonal=offset)
 
 
+def _right_padded(attention_mask: torch.Tensor) -> bool:
+    """Whether every row is real tokens then padding (1...1 0...0), never a real token after a padding one."""
+    return bool((attention_mask[:, 1:] <= attention_mask[:, :-1]).all())
+
+
 def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """(batch, 1, 1, key_length) booleans, True for real tokens: no query attends to a padding key."""
     return attention_mask.bool()[:, None, None, :]
@@ -221,6 +226,27 @@ class TransformerAttention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(*x.shape[:-1], self.num_heads, self.head_dim).transpose(1, 2)  # (batch, heads, seq, d_k)
 
+    def _stacked(self, projections: tuple[nn.Linear, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The projections' weights and biases stacked; kept between calls while no gradient is taken and the
+        parameters are unchanged (decoding calls the layer once per token)."""
+        params = [t for p in projections for t in (p.weight, p.bias)]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in params):
+            return torch.cat([p.weight for p in projections]), torch.cat([p.bias for p in projections])
+        key = tuple((t.data_ptr(), t._version, t.device, t.dtype) for t in params)
+        cached = self.__dict__.get("_stacked_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, torch.cat([p.weight for p in projections]), torch.cat([p.bias for p in projections]))
+            self.__dict__["_stacked_cache"] = cached
+        return cached[1], cached[2]
+
+    def _project(self, x: torch.Tensor, *projections: nn.Linear) -> tuple[torch.Tensor, ...]:
+        """x W^Q, x W^K, x W^V (or two of them) as one matrix product with the projections stacked: the same numbers
+        as separate products, one pass over the activations."""
+        weight, bias = self._stacked(projections)
+        stacked = F.linear(x, weight, bias)  # (batch, seq, n * d_model)
+        stacked = stacked.view(*x.shape[:-1], len(projections), self.num_heads, self.head_dim)
+        return stacked.permute(2, 0, 3, 1, 4).unbind(0)  # n x (batch, heads, seq, d_k)
+
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -230,14 +256,17 @@ class TransformerAttention(nn.Module):
         output_attentions: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch, seq, _ = hidden_states.shape
-        query = self._heads(self.q_proj(hidden_states))
         if self.is_cross_attention and cache is not None and cache.is_updated.get(self.layer_idx):
             # the encoder's keys and values, projected at the first decoding step, are read back
+            query = self._heads(self.q_proj(hidden_states))
             layer = cache.cross_attention_cache.layers[self.layer_idx]
             key, value = layer.keys, layer.values
         else:
-            source = key_value_states if self.is_cross_attention else hidden_states
-            key, value = self._heads(self.k_proj(source)), self._heads(self.v_proj(source))
+            if self.is_cross_attention:  # queries from the decoder; keys and values from the encoder's output
+                query = self._heads(self.q_proj(hidden_states))
+                key, value = self._project(key_value_states, self.k_proj, self.v_proj)
+            else:  # queries, keys and values from the same sequence
+                query, key, value = self._project(hidden_states, self.q_proj, self.k_proj, self.v_proj)
             if cache is not None:
                 if self.is_cross_attention:
                     key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
@@ -429,10 +458,16 @@ class TransformerDecoder(TransformerStack):
         self_mask = None
         if config.causal_decoder and (past_length > 0 and length > 1):
             self_mask = causal_mask(length, total, input_ids.device)[None, None]  # (1, 1, T, past + T)
+        if attention_mask is not None and attention_mask.shape != (batch, total):
+            raise ValueError(f"decoder_attention_mask has shape {tuple(attention_mask.shape)}, expected "
+                             f"{(batch, total)}")
+        if attention_mask is not None and config.causal_decoder and not output_attentions \
+                and _right_padded(attention_mask):
+            # padding only after the real tokens: the causal mask already hides it from every real position (and
+            # the loss ignores the padding's own positions), so sdpa keeps its fast causal kernel; the attention
+            # maps, when asked for, keep the exact mask
+            attention_mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
-            if attention_mask.shape != (batch, total):
-                raise ValueError(f"decoder_attention_mask has shape {tuple(attention_mask.shape)}, expected "
-                                 f"{(batch, total)}")
             keep = padding_mask(attention_mask)
             if config.causal_decoder:
                 keep = keep & causal_mask(length, total, input_ids.device)[None, None]
@@ -677,11 +712,17 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         outputs = self.model._run(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask,
                                   encoder_outputs, _one_state(past_key_values, cache), use_cache, output_attentions,
                                   output_hidden_states)
-        logits = self.lm_head(outputs.last_hidden_state) + self.final_logits_bias  # (batch, T, V)
+        hidden = outputs.last_hidden_state  # (batch, T, d_model)
         loss = None
-        if labels is not None:
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                   ignore_index=IGNORE_INDEX)
+        if labels is not None and self.training and self.config.sparse_prediction:
+            selected = labels != IGNORE_INDEX  # (batch, T): the padding's projection would be thrown away
+            logits = F.linear(hidden[selected], self.lm_head.weight, self.final_logits_bias[0])  # (num_labelled, V)
+            loss = F.cross_entropy(logits.float(), labels[selected]) if logits.shape[0] else logits.sum() * 0.0
+        else:
+            logits = F.linear(hidden, self.lm_head.weight, self.final_logits_bias[0])  # (batch, T, V)
+            if labels is not None:
+                loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                       ignore_index=IGNORE_INDEX)
         result = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
