@@ -350,3 +350,17 @@ def test_training_loss_and_gradients_equal_marians_and_sparse_equals_dense(tmp_p
         assert grads[name].keys() == grads["marian"].keys()
         for key, grad in grads["marian"].items():
             torch.testing.assert_close(grads[name][key], grad, rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_plot_attention_heads_draws_every_head_of_a_layer(tmp_path):
+    from hf_models.transformer import plot_attention_heads
+
+    model = TransformerForConditionalGeneration(tiny_config()).eval()
+    with torch.no_grad():
+        out = model(input_ids=torch.tensor([[3, 4, 5]]), decoder_input_ids=torch.tensor([[1, 6, 7, 8]]),
+                    output_attentions=True)
+    figure = plot_attention_heads(out.cross_attentions[-1], ["a", "b", "c", "d"], ["x", "y", "z"],
+                                  tmp_path / "cross.png", title="cross-attention, last layer")
+    assert len(figure.axes) == 4 and (tmp_path / "cross.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match=r"must be \(heads, 4 query tokens, 2 key tokens\)"):
+        plot_attention_heads(out.cross_attentions[-1], ["a", "b", "c", "d"], ["x", "y"])

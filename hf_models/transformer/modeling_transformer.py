@@ -21,6 +21,7 @@ self_attn_layer_norm, encoder_attn, final_layer_norm, lm_head, final_logits_bias
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -791,6 +792,49 @@ def _check_labels(labels: torch.Tensor, vocab_size: int) -> None:
                          f"not -100 (ignored), e.g. {int(bad[0])}")
 
 
+def plot_attention_heads(attentions, query_tokens: list[str], key_tokens: list[str],
+                         path: str | os.PathLike | None = None, title: str | None = None, columns: int = 4):
+    """Draw every head of one attention layer as a heatmap, side by side; returns the Figure.
+
+    `attentions`: one example's weights of one layer, shape (heads, query_len, key_len) (a leading size-1 batch dim
+    is squeezed), a tensor or array: an encoder self-attention layer (queries and keys the source tokens), a decoder
+    self-attention layer (the target prefix, lower-triangular) or a cross-attention layer (target over source).
+    With `path`, the figure is also saved there (PNG, PDF, ... by its extension).
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if isinstance(attentions, torch.Tensor):
+        attentions = attentions.detach().float().cpu().numpy()
+    weights = np.asarray(attentions, dtype=np.float64)
+    if weights.ndim == 4 and weights.shape[0] == 1:
+        weights = weights[0]
+    if weights.ndim == 2:
+        weights = weights[None]
+    if weights.ndim != 3 or weights.shape[1:] != (len(query_tokens), len(key_tokens)):
+        raise ValueError(f"plot_attention_heads: attentions must be (heads, {len(query_tokens)} query tokens, "
+                         f"{len(key_tokens)} key tokens) for one example, got shape {tuple(np.asarray(attentions).shape)}")
+    heads = weights.shape[0]
+    columns = min(columns, heads)
+    rows = math.ceil(heads / columns)
+    cell_w, cell_h = max(2.5, 0.32 * len(key_tokens) + 1), max(2.2, 0.32 * len(query_tokens) + 0.8)
+    figure = Figure(figsize=(cell_w * columns + 1, cell_h * rows + (0.5 if title else 0)))
+    FigureCanvasAgg(figure)
+    for head in range(heads):
+        axes = figure.add_subplot(rows, columns, head + 1)
+        axes.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+        axes.set_title(f"head {head + 1}", fontsize=9)
+        axes.set_xticks(range(len(key_tokens)), labels=list(key_tokens), rotation=90, fontsize=7)
+        axes.set_yticks(range(len(query_tokens)), labels=list(query_tokens), fontsize=7)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    if path is not None:
+        figure.savefig(os.fspath(path))
+    return figure
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # The heads, declared once: the Auto registration (hf_models.auto), config.json's `auto_map` and the exports
 # (`__all__` here, in hf_models.transformer and in hf_models) all derive from HEADS. A new head is one more entry.
@@ -824,6 +868,7 @@ __all__ = [
     "TransformerSinusoidalPositionalEmbedding",
     "causal_mask",
     "padding_mask",
+    "plot_attention_heads",
     "scaled_dot_product_attention",
     "shift_tokens_right",
 ]
