@@ -21,6 +21,7 @@ import numpy as np
 from ..cli_utils import input_paths, json_safe, releases_output_dirs, write_json
 from ..file_utils import GZIP_ERRORS, atomic_write, open_binary
 from ..trainer_utils import (
+    InOrderEvaluationMixin,
     RunArguments,
     SafeSavingMixin,
     detect_last_checkpoint,
@@ -650,8 +651,8 @@ def run_translation(model_args: TranslationModelArguments, data_args: Translatio
         source_tokenizer, model=model, label_pad_token_id=IGNORE_INDEX,
         pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None,
     )
-    class TranslationTrainer(SafeSavingMixin, Seq2SeqTrainer):
-        pass
+    class TranslationTrainer(SafeSavingMixin, InOrderEvaluationMixin, Seq2SeqTrainer):
+        """Generated translations come back in the order of their references, also with length-grouped batches."""
 
     trainer = TranslationTrainer(
         model=model,
