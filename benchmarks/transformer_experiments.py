@@ -56,6 +56,9 @@ class ReversalTask:
         held_out = random.Random(seed + 1)
         self.eval_sources = [self._sequence(held_out) for _ in range(500)]
 
+    def reset(self, seed: int) -> None:
+        self.rng.seed(seed)
+
     def _sequence(self, rng) -> list[int]:
         return [rng.randrange(3, self.vocab_size) for _ in range(rng.randint(4, 12))]
 
@@ -101,6 +104,10 @@ class Multi30kTask:
         eval_sources, eval_targets = read_parallel(MULTI30K / "val.en.gz", MULTI30K / "val.de.gz")
         self.eval_sources, self.eval_targets = eval_sources[:500], [t.lower() for t in eval_targets[:500]]
         self.order: list[int] = []
+
+    def reset(self, seed: int) -> None:
+        self.rng.seed(seed)
+        self.order = []
 
     def batch(self, size: int):
         if len(self.order) < size:
@@ -156,7 +163,7 @@ def train(task, fields: dict, steps: int, lr: float, warmup: int | None, batch_s
     model = build(task, seed, **fields)
     model.train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9)
-    task.rng.seed(seed)  # every variant sees the same batches
+    task.reset(seed)  # every variant sees the same batches
     curve, grad_norms, evaluations = [], [], []
     started = time.perf_counter()
     diverged = False
@@ -171,7 +178,7 @@ def train(task, fields: dict, steps: int, lr: float, warmup: int | None, batch_s
         loss.backward()
         grad_norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)))
         optimizer.step()
-        curve.append(float(loss))
+        curve.append(loss.item())
         if not math.isfinite(curve[-1]) or curve[-1] > 50:
             diverged = True
             break
@@ -228,27 +235,26 @@ def layernorm(args) -> dict:
 
 
 def scaling(args) -> dict:
-    """At initialisation: one attention layer, unit-variance random queries and keys (as x W of unit-variance x)."""
-    from hf_models.transformer import scaled_dot_product_attention
-
+    """At initialisation: unit-variance random queries and keys (as x W of unit-variance x), 32 keys per query. The
+    scores q . k have variance d_k; unscaled, the softmax saturates as d_k grows (one key takes the weight) and the
+    gradient that flows back through it, d loss / d score, vanishes (Vaswani et al. 2017, footnote 4)."""
     torch.manual_seed(args.seed)
     rows = []
     for d_k in (8, 32, 128, 512, 2048):
         for scaled in (True, False):
-            query = torch.randn(64, 1, 32, d_k, requires_grad=True)
-            key = torch.randn(64, 1, 32, d_k, requires_grad=True)
-            value = torch.randn(64, 1, 32, d_k)
-            module = torch.nn.Module()
-            module.eval()
-            output, probs = scaled_dot_product_attention(module, query, key, value, None,
-                                                         scaling=d_k**-0.5 if scaled else 1.0)
-            (output * torch.randn_like(output)).sum().backward()
-            entropy = float(-(probs * probs.clamp_min(1e-30).log()).sum(-1).mean())
-            rows.append({"d_k": d_k, "scaled": scaled, "score_std": float((query @ key.transpose(-1, -2)).std()
-                                                                       * (d_k**-0.5 if scaled else 1.0)),
-                         "entropy": entropy, "max_entropy": math.log(32),
-                         "mean_max_weight": float(probs.max(-1).values.mean()),
-                         "query_grad_norm": float(query.grad.norm() / math.sqrt(query.numel()))})
+            query = torch.randn(64, 1, 32, d_k)
+            key = torch.randn(64, 1, 32, d_k)
+            scores = (query @ key.transpose(-1, -2)) * (d_k**-0.5 if scaled else 1.0)  # (64, 1, 32, 32)
+            scores.requires_grad_(True)
+            probs = torch.softmax(scores, dim=-1)
+            (probs * torch.randn_like(probs)).sum().backward()  # a unit-variance gradient on the weights
+            probs = probs.detach()
+            rows.append({
+                "d_k": d_k, "scaled": scaled, "score_std": float(scores.detach().std()),
+                "entropy": float(-(probs * probs.clamp_min(1e-30).log()).sum(-1).mean()), "max_entropy": math.log(32),
+                "mean_max_weight": float(probs.max(-1).values.mean()),
+                "score_grad_rms": float(scores.grad.pow(2).mean().sqrt()),
+            })
     return {"rows": rows}
 
 
@@ -281,8 +287,8 @@ def plot(name: str, result: dict, path: Path) -> None:
             rows = [r for r in result["rows"] if r["scaled"] == scaled]
             label = "Q K^T / sqrt(d_k)" if scaled else "Q K^T (unscaled)"
             axes[0].plot([r["d_k"] for r in rows], [r["entropy"] for r in rows], marker="o", label=label)
-            axes[1].plot([r["d_k"] for r in rows], [r["query_grad_norm"] for r in rows], marker="o", label=label)
-        for ax, title in zip(axes, ("attention entropy (nats, 32 keys)", "gradient norm per query component")):
+            axes[1].plot([r["d_k"] for r in rows], [r["score_grad_rms"] for r in rows], marker="o", label=label)
+        for ax, title in zip(axes, ("attention entropy (nats, 32 keys)", "gradient through the softmax (RMS)")):
             ax.set_xscale("log", base=2)
             ax.set_xlabel("d_k")
             ax.set_title(title)

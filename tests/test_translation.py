@@ -435,3 +435,13 @@ def test_the_transformer_family_trains_and_scores_through_the_same_commands(tmp_
     assert len(aligned["cross_attentions"]) == 1 and aligned["cross_attentions"][0].shape[0] == 4  # layers, heads
     assert aligned["attentions"].shape == (len(aligned["target_tokens"]), len(aligned["source_tokens"]))
     assert len(aligned["encoder_self_attentions"]) == 1
+
+
+def test_generated_lengths_stop_at_the_first_eos():
+    """Beam search fills a finished row with </s>; the Trainer pads rows with -100: neither is a generated token."""
+    import numpy as np
+
+    from hf_models.tasks.translation import generated_lengths
+
+    generated = np.array([[1, 5, 6, 2, 2, 2], [1, 7, 2, 0, 0, 0], [1, 8, 9, 10, -100, -100]])
+    assert generated_lengths(generated, pad_token_id=0, eos_token_id=2).tolist() == [4, 3, 4]

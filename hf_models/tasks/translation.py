@@ -321,8 +321,19 @@ class TranslationScorer:
             raise ValueError(f"{len(self.predictions)} generated sentences for {len(self.references)} references")
         bleu = corpus_bleu(self.predictions, self.references, self.tokenize, self.lowercase, self.metric)
         generated = np.asarray(generated)
-        lengths = ((generated != self.tokenizer.pad_token_id) & (generated >= 0)).sum(axis=-1)
-        return {"bleu": bleu["score"], "bp": bleu["bp"], "gen_len": float(np.mean(lengths))}
+        return {"bleu": bleu["score"], "bp": bleu["bp"], "gen_len": float(np.mean(generated_lengths(
+            generated, self.tokenizer.pad_token_id, self.tokenizer.eos_token_id)))}
+
+
+def generated_lengths(generated, pad_token_id: int, eos_token_id: int | None) -> np.ndarray:
+    """Tokens generated per row up to and including the first </s>: beam search fills a finished row with </s> (or
+    padding), and the Trainer pads rows across batches with -100; none of that counts."""
+    generated = np.asarray(generated)
+    real = (generated != pad_token_id) & (generated >= 0)
+    if eos_token_id is not None:
+        after_eos = np.cumsum(generated == eos_token_id, axis=-1) - (generated == eos_token_id) > 0
+        real &= ~after_eos
+    return real.sum(axis=-1)
 
 
 def write_lines(path: str | os.PathLike, lines: list[str]) -> Path:
@@ -821,6 +832,7 @@ __all__ = [
     "check_special_tokens",
     "corpus_bleu",
     "decode_generated",
+    "generated_lengths",
     "load_saved_translator",
     "load_translation_model",
     "load_translation_tokenizer",
