@@ -750,6 +750,16 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         finally:
             config.vocab_size = source_vocab_size
 
+    def _reorder_cache(self, cache, beam_idx: torch.LongTensor):
+        """Beam search's reordering after each step: the decoder's self-attention keys and values follow their beams;
+        the cross-attention ones are the source's, the same for every beam of a source, so they stay where they are
+        (beam search only moves a beam within its own source's beams)."""
+        if isinstance(cache, EncoderDecoderCache):
+            cache.self_attention_cache.reorder_cache(beam_idx)
+        else:
+            cache.reorder_cache(beam_idx)
+        return cache
+
     def prepare_inputs_for_generation(
         self,
         decoder_input_ids: torch.LongTensor,
