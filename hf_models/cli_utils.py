@@ -238,6 +238,8 @@ def run_main(main: Callable, argv: list[str] | None = None) -> Any:
         if message is None or os.environ.get("HF_MODELS_TRACEBACK"):
             raise
         prog = os.path.basename(sys.argv[0]) or "hf_models"
+        if prog == "__main__.py":  # python -m PACKAGE: the command the user typed, not the module's file name
+            prog = f"python -m {os.path.basename(os.path.dirname(os.path.abspath(sys.argv[0])))}"
         print(f"{prog}: error: {message}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
 
