@@ -200,7 +200,7 @@ def test_marian_checkpoints_load_both_ways_with_the_same_logits_and_generations(
         got = ours(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids)
     torch.testing.assert_close(got.logits, expected.logits, rtol=0, atol=1e-5)
     settings = [{"num_beams": 1}, {"num_beams": 4, "num_return_sequences": 2, "length_penalty": 0.6},
-                {"do_sample": True, "top_k": 5}]
+                {"do_sample": True, "top_k": 5}, {"do_sample": True, "top_k": 5, "num_return_sequences": 3}]
     if variant and MARIAN_BEAM_NEEDS_ONE_VOCABULARY:  # that transformers' own beam search fails there
         settings.remove(settings[1])  # (ours is checked against the reference beam search by the generation tester)
     for kwargs in settings:
@@ -317,6 +317,10 @@ def test_bad_inputs_are_clear_errors():
         model(input_ids=source, decoder_input_ids=torch.tensor([[1, 3], [1, 4]]))
     with pytest.raises(ValueError, match="labels hold 1 value"):
         model(input_ids=source, labels=torch.tensor([[3, 17]]))
+    with pytest.raises(ValueError, match=r"batch size 3 but the source has 1 \(2 rows per source\)"):
+        model(input_ids=source, decoder_input_ids=torch.tensor([[1], [1], [1]]), rows_per_source=2)
+    with pytest.raises(ValueError, match="rows_per_source must be a positive integer, got 0"):
+        model(input_ids=source, decoder_input_ids=torch.tensor([[1]]), rows_per_source=0)
 
 
 def test_a_marian_config_json_reads_with_marians_defaults(tmp_path):
@@ -326,13 +330,17 @@ def test_a_marian_config_json_reads_with_marians_defaults(tmp_path):
     assert (config.pad_token_id, config.decoder_start_token_id, config.position_embedding) == (39, 39, "sinusoidal")
 
 
-def test_training_loss_and_gradients_equal_marians_and_sparse_equals_dense(tmp_path):
+@pytest.mark.parametrize("labels", [[[3, 4, 5, 0, -100], [6, 7, 0, -100, -100]],
+                                    [[-100, 4, 5, 0, -100], [6, -100, 0, -100, -100]]],
+                         ids=["right-padded", "ignored-inside"])
+def test_training_loss_and_gradients_equal_marians_and_sparse_equals_dense(tmp_path, labels):
     """In training (dropout 0), the loss and every gradient equal MarianMTModel's; the sparse output projection (only
-    the labelled positions) gives the same loss and gradients as the dense one."""
+    the labelled positions, the decoder computing only the prefix up to each row's last label, the encoder skipping
+    the source's padding) gives the same loss and gradients as the dense one."""
     marian = random_marian()
     marian.save_pretrained(tmp_path)
     input_ids, attention_mask, _ = marian_batch()
-    labels = torch.tensor([[3, 4, 5, 0, -100], [6, 7, 0, -100, -100]])
+    labels = torch.tensor(labels)
     losses, grads = {}, {}
     for name in ("marian", "sparse", "dense"):
         model = MarianMTModel.from_pretrained(tmp_path) if name == "marian" else \
@@ -364,3 +372,92 @@ def test_plot_attention_heads_draws_every_head_of_a_layer(tmp_path):
     assert len(figure.axes) == 4 and (tmp_path / "cross.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match=r"must be \(heads, 4 query tokens, 2 key tokens\)"):
         plot_attention_heads(out.cross_attentions[-1], ["a", "b", "c", "d"], ["x", "y"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Skipping work: the padding (PackedTokens), one cross-attention per source for its beams
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("overrides", [{}, PreLNTester.config_overrides], ids=["post-LN", "pre-LN"])
+def test_the_encoder_skips_the_padding_and_each_source_reads_as_alone(overrides):
+    """A padded batch's encoder outputs (every layer's) equal each source encoded alone at the real positions, and are
+    zeros at the padding, which the layers skip."""
+    from hf_models.transformer.modeling_transformer import PackedTokens
+
+    model = TransformerForConditionalGeneration(tiny_config(**overrides)).eval()
+    sources = [[3, 4, 5, 6, 7], [8, 9], [10, 11, 12]]
+    input_ids = torch.tensor([s + [PAD] * (5 - len(s)) for s in sources])
+    attention_mask = (torch.arange(5)[None, :] < torch.tensor([5, 2, 3])[:, None]).long()
+    packed_rows = []
+    original_pack = PackedTokens.pack
+    PackedTokens.pack = lambda self, x: packed_rows.append(len(self.index)) or original_pack(self, x)
+    try:
+        with torch.no_grad():
+            batch = model.get_encoder()(input_ids, attention_mask, output_hidden_states=True)
+    finally:
+        PackedTokens.pack = original_pack
+    assert packed_rows and set(packed_rows) == {10}  # the 10 real tokens of 15 positions
+    for row, source in enumerate(sources):
+        with torch.no_grad():
+            alone = model.get_encoder()(torch.tensor([source]), output_hidden_states=True)
+        n = len(source)
+        for got, expected in zip((batch.last_hidden_state, *batch.hidden_states),
+                                 (alone.last_hidden_state, *alone.hidden_states), strict=True):
+            torch.testing.assert_close(got[row, :n], expected[0], rtol=1e-5, atol=1e-5)
+            assert not got[row, n:].any()
+
+
+def test_rows_per_source_equals_copying_the_source():
+    """k decoder rows per source (generate()'s beams) give the logits and attention maps of the source copied k times;
+    the cross-attention keys and values are cached once per source."""
+    model = TransformerForConditionalGeneration(tiny_config()).eval()
+    input_ids = torch.tensor([[3, 4, 5, 6], [7, 8, PAD, PAD]])
+    attention_mask = (input_ids != PAD).long()
+    decoder_input_ids = torch.tensor([[BOS, 3, 4], [BOS, 5, 6], [BOS, 7, 3], [BOS, 8, 8], [BOS, 9, 9], [BOS, 3, 3]])
+    with torch.no_grad():
+        copied = model(input_ids=input_ids.repeat_interleave(3, 0), attention_mask=attention_mask.repeat_interleave(
+            3, 0), decoder_input_ids=decoder_input_ids, output_attentions=True)
+        shared = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+                       rows_per_source=3, output_attentions=True, use_cache=True)
+    torch.testing.assert_close(shared.logits, copied.logits, rtol=1e-5, atol=1e-5)
+    for got, expected in zip(shared.cross_attentions, copied.cross_attentions, strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    cache = shared.cache if hasattr(shared, "cache") and shared.cache is not None else shared.past_key_values
+    assert cache.cross_attention_cache.layers[0].keys.shape[0] == 2  # one row per source
+    assert cache.self_attention_cache.layers[0].keys.shape[0] == 6  # one per decoder row
+
+
+def test_beam_search_decodes_its_first_step_once_per_source_and_keeps_one_cross_cache_per_source():
+    """generate() with 4 beams: the encoder's output stays one row per source, the first step (every beam holds the
+    decoder start) runs the decoder on one row per source, and the beams equal those of a model given the source
+    copied per beam."""
+    model = TransformerForConditionalGeneration(tiny_config()).eval()
+    input_ids = torch.tensor([[3, 4, 5, 6], [7, 8, PAD, PAD]])
+    attention_mask = (input_ids != PAD).long()
+    decoder_rows = []
+    hook = model.get_decoder().register_forward_pre_hook(
+        lambda module, args, kwargs: decoder_rows.append(args[0].shape[0]), with_kwargs=True)
+    try:
+        out = model.generate(input_ids=input_ids, attention_mask=attention_mask, num_beams=4, max_new_tokens=5,
+                             min_new_tokens=5, return_dict_in_generate=True, output_attentions=True)
+    finally:
+        hook.remove()
+    assert decoder_rows == [2] + [8] * 4
+    cache = out.cache if hasattr(out, "cache") and out.cache is not None else out.past_key_values
+    assert cache.cross_attention_cache.layers[0].keys.shape[0] == 2
+    assert out.cross_attentions[1][0].shape == (8, 4, 1, 4)  # (beams of every source, heads, 1, source length)
+
+    class Copied(TransformerForConditionalGeneration):  # transformers' way: the encoder's output copied per beam
+        def _expand_inputs_for_generation(self, **kwargs):
+            base = inspect.getattr_static(GenerationMixin, "_expand_inputs_for_generation")  # static up to some 5.x
+            return base.__func__(**kwargs) if isinstance(base, staticmethod) else base(self, **kwargs)
+
+    copied = Copied(model.config).eval()
+    copied.load_state_dict(model.state_dict())
+    expected = copied.generate(input_ids=input_ids, attention_mask=attention_mask, num_beams=4, max_new_tokens=5,
+                               min_new_tokens=5, return_dict_in_generate=True, output_attentions=True)
+    assert torch.equal(out.sequences, expected.sequences)
+    torch.testing.assert_close(out.sequences_scores, expected.sequences_scores)
+    for name in ("cross_attentions", "decoder_attentions"):  # per step, per layer: (beams, heads, 1, keys)
+        for step_got, step_expected in zip(getattr(out, name), getattr(expected, name), strict=True):
+            for got, want in zip(step_got, step_expected, strict=True):
+                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -174,6 +174,32 @@ def padding_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     return attention_mask.bool()[:, None, None, :]
 
 
+class PackedTokens:
+    """The real tokens of a padded batch, packed into one (tokens, features) matrix, and back.
+
+    Everything in a layer but attention works position by position (the projections, the feed-forward network,
+    LayerNorm, dropout, the residual sums), so those run over the real tokens only and skip the padding's share of
+    the matrix products; attention unpacks its queries, keys and values to (batch, seq, ...) where positions matter
+    (the "unpadding" of FlashAttention's variable-length kernels and ModernBERT). Packed rows are batch-major.
+    """
+
+    def __init__(self, keep: torch.Tensor):
+        self.batch, self.seq = keep.shape  # keep: (batch, seq) booleans, True for the tokens that are computed
+        self.index = keep.reshape(-1).nonzero().squeeze(1)  # (tokens,) positions in the flattened batch
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(self.batch * self.seq, *x.shape[2:]).index_select(0, self.index)  # (tokens, ...)
+
+    def unpack(self, x: torch.Tensor) -> torch.Tensor:
+        full = x.new_zeros(self.batch * self.seq, *x.shape[1:]).index_copy(0, self.index, x)  # zeros at padding
+        return full.view(self.batch, self.seq, *x.shape[1:])  # (batch, seq, ...)
+
+
+def _packed_tokens(keep: torch.Tensor | None) -> PackedTokens | None:
+    """PackedTokens when some positions are left out; None (nothing to skip) otherwise."""
+    return None if keep is None or bool(keep.all()) else PackedTokens(keep.bool())
+
+
 def scaled_dot_product_attention(
     module: nn.Module,
     query: torch.Tensor,
@@ -230,6 +256,8 @@ class TransformerAttention(nn.Module):
     def _stacked(self, projections: tuple[nn.Linear, ...]) -> tuple[torch.Tensor, torch.Tensor]:
         """The projections' weights and biases stacked; kept between calls while no gradient is taken and the
         parameters are unchanged (decoding calls the layer once per token)."""
+        if len(projections) == 1:
+            return projections[0].weight, projections[0].bias
         params = [t for p in projections for t in (p.weight, p.bias)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in params):
             return torch.cat([p.weight for p in projections]), torch.cat([p.bias for p in projections])
@@ -240,12 +268,18 @@ class TransformerAttention(nn.Module):
             self.__dict__["_stacked_cache"] = cached
         return cached[1], cached[2]
 
-    def _project(self, x: torch.Tensor, *projections: nn.Linear) -> tuple[torch.Tensor, ...]:
-        """x W^Q, x W^K, x W^V (or two of them) as one matrix product with the projections stacked: the same numbers
-        as separate products, one pass over the activations."""
+    def _project(self, x: torch.Tensor, *projections: nn.Linear, tokens: PackedTokens | None = None,
+                 rows_per_source: int = 1) -> tuple[torch.Tensor, ...]:
+        """x W^Q, x W^K, x W^V (or some of them) as one matrix product with the projections stacked: the same numbers
+        as separate products, one pass over the activations. Packed rows (`tokens`) are unpacked after the product;
+        with `rows_per_source` k, each k consecutive rows become one row of k times the positions."""
         weight, bias = self._stacked(projections)
-        stacked = F.linear(x, weight, bias)  # (batch, seq, n * d_model)
-        stacked = stacked.view(*x.shape[:-1], len(projections), self.num_heads, self.head_dim)
+        stacked = F.linear(x, weight, bias)  # (batch, seq, n * d_model), or (tokens, n * d_model) packed
+        if tokens is not None:
+            stacked = tokens.unpack(stacked)  # (batch, seq, n * d_model), zeros at the padding
+        batch, seq = stacked.shape[:2]
+        stacked = stacked.view(batch // rows_per_source, rows_per_source * seq, len(projections), self.num_heads,
+                               self.head_dim)
         return stacked.permute(2, 0, 3, 1, 4).unbind(0)  # n x (batch, heads, seq, d_k)
 
     def forward(
@@ -255,25 +289,34 @@ class TransformerAttention(nn.Module):
         attention_mask: torch.Tensor | None = None,
         cache: EncoderDecoderCache | None = None,
         output_attentions: bool = False,
+        tokens: PackedTokens | None = None,
+        source_tokens: PackedTokens | None = None,
+        rows_per_source: int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch, seq, _ = hidden_states.shape
-        if self.is_cross_attention and cache is not None and cache.is_updated.get(self.layer_idx):
-            # the encoder's keys and values, projected at the first decoding step, are read back
-            query = self._heads(self.q_proj(hidden_states))
-            layer = cache.cross_attention_cache.layers[self.layer_idx]
-            key, value = layer.keys, layer.values
-        else:
-            if self.is_cross_attention:  # queries from the decoder; keys and values from the encoder's output
-                query = self._heads(self.q_proj(hidden_states))
-                key, value = self._project(key_value_states, self.k_proj, self.v_proj)
-            else:  # queries, keys and values from the same sequence
-                query, key, value = self._project(hidden_states, self.q_proj, self.k_proj, self.v_proj)
-            if cache is not None:
-                if self.is_cross_attention:
+        """hidden_states: (batch, seq, d_model), or its real tokens packed (`tokens`); key_value_states, for
+        cross-attention: the encoder's output, packed by `source_tokens` when the source has padding.
+
+        `rows_per_source` k (cross-attention): the batch holds k consecutive rows per source (generate()'s beams or
+        samples) and the encoder's output one row per source. A source's k rows query its keys together, as k times
+        as many queries: the same numbers as k copies of the source (no mask runs between queries), with the keys and
+        values projected and cached once per source.
+        """
+        batch, seq = (tokens.batch, tokens.seq) if tokens is not None else hidden_states.shape[:2]
+        if self.is_cross_attention:  # queries from the decoder; keys and values from the encoder's output
+            (query,) = self._project(hidden_states, self.q_proj, tokens=tokens, rows_per_source=rows_per_source)
+            if cache is not None and cache.is_updated.get(self.layer_idx):
+                # the encoder's keys and values, projected at the first decoding step, are read back
+                layer = cache.cross_attention_cache.layers[self.layer_idx]
+                key, value = layer.keys, layer.values
+            else:
+                key, value = self._project(key_value_states, self.k_proj, self.v_proj, tokens=source_tokens)
+                if cache is not None:
                     key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
                     cache.is_updated[self.layer_idx] = True
-                else:  # the new positions join the earlier ones: keys and values of the whole prefix
-                    key, value = cache.self_attention_cache.update(key, value, self.layer_idx)
+        else:  # queries, keys and values from the same sequence
+            query, key, value = self._project(hidden_states, self.q_proj, self.k_proj, self.v_proj, tokens=tokens)
+            if cache is not None:  # the new positions join the earlier ones: keys and values of the whole prefix
+                key, value = cache.self_attention_cache.update(key, value, self.layer_idx)
 
         # the probabilities are materialised by the eager path only ("sdpa" by default; ALL_ATTENTION_FUNCTIONS[...]
         # rather than .get_interface, which transformers 5.0 lacks)
@@ -299,6 +342,11 @@ class TransformerAttention(nn.Module):
             is_causal=self.is_causal and mask is None and query.shape[2] > 1,
         )
         context = context.reshape(batch, seq, -1)  # (batch, seq, d_model): the heads concatenated
+        if tokens is not None:
+            context = tokens.pack(context)  # (tokens, d_model)
+        if probs is not None and rows_per_source > 1:  # (sources, heads, k * seq, S) -> (batch, heads, seq, S)
+            probs = probs.view(-1, self.num_heads, rows_per_source, seq, probs.shape[-1]).transpose(1, 2)
+            probs = probs.reshape(batch, self.num_heads, seq, -1)
         return self.out_proj(context), probs if output_attentions else None
 
 
@@ -346,12 +394,13 @@ class TransformerEncoderLayer(TransformerFeedForward, nn.Module):
         self._init_feed_forward(config, config.encoder_ffn_dim)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, hidden_states, attention_mask, output_attentions=False):
+    def forward(self, hidden_states, attention_mask, output_attentions=False, tokens=None):
         probs = None
 
         def attend(x):
             nonlocal probs
-            out, probs = self.self_attn(x, attention_mask=attention_mask, output_attentions=output_attentions)
+            out, probs = self.self_attn(x, attention_mask=attention_mask, output_attentions=output_attentions,
+                                        tokens=tokens)
             return out
 
         hidden_states = sublayer_connection(hidden_states, attend, self.self_attn_layer_norm, self.dropout,
@@ -378,18 +427,19 @@ class TransformerDecoderLayer(TransformerFeedForward, nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, hidden_states, self_mask, encoder_hidden_states, cross_mask, cache=None,
-                output_attentions=False):
+                output_attentions=False, tokens=None, source_tokens=None, rows_per_source=1):
         probs = {}
 
         def attend_to_prefix(x):
             out, probs["self"] = self.self_attn(x, attention_mask=self_mask, cache=cache,
-                                                output_attentions=output_attentions)
+                                                output_attentions=output_attentions, tokens=tokens)
             return out
 
         def attend_to_source(x):
             out, probs["cross"] = self.encoder_attn(x, key_value_states=encoder_hidden_states,
                                                     attention_mask=cross_mask, cache=cache,
-                                                    output_attentions=output_attentions)
+                                                    output_attentions=output_attentions, tokens=tokens,
+                                                    source_tokens=source_tokens, rows_per_source=rows_per_source)
             return out
 
         hidden_states = sublayer_connection(hidden_states, attend_to_prefix, self.self_attn_layer_norm, self.dropout,
@@ -417,18 +467,25 @@ class TransformerEncoder(TransformerStack):
         if input_ids is None:
             raise ValueError("input_ids (the source) are required")
         _check_ids("input_ids", input_ids, self.config.vocab_size, "vocab_size", self.config.max_position_embeddings)
-        hidden_states = self.embed(input_ids)
-        mask = None if attention_mask is None or bool(attention_mask.all()) else padding_mask(attention_mask)
-        all_hidden = (hidden_states,) if output_hidden_states else None
+        hidden_states = self.embed(input_ids)  # (batch, S, d_model)
+        mask, tokens = None, _packed_tokens(attention_mask)
+        if tokens is not None:  # the layers skip the padding; its outputs are zeros
+            mask = padding_mask(attention_mask)
+            hidden_states = tokens.pack(hidden_states)  # (tokens, d_model)
+        unpack = tokens.unpack if tokens is not None else (lambda x: x)
+        all_hidden = (unpack(hidden_states),) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         for layer in self.layers:
-            hidden_states, probs = layer(hidden_states, mask, output_attentions)
+            hidden_states, probs = layer(hidden_states, mask, output_attentions, tokens)
             if output_hidden_states:
-                all_hidden += (hidden_states,)
+                all_hidden += (unpack(hidden_states),)
             if output_attentions:
                 all_attentions += (probs,)
-        hidden_states, all_hidden = self._final_norm(hidden_states, all_hidden)
-        return BaseModelOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
+        if self.layer_norm is not None:
+            hidden_states = self.layer_norm(hidden_states)
+            all_hidden = (*all_hidden[:-1], unpack(hidden_states)) if all_hidden is not None else None
+        return BaseModelOutput(last_hidden_state=unpack(hidden_states), hidden_states=all_hidden,
+                               attentions=all_attentions)
 
 
 class TransformerDecoder(TransformerStack):
@@ -440,7 +497,10 @@ class TransformerDecoder(TransformerStack):
 
     def forward(self, input_ids, encoder_hidden_states, encoder_attention_mask=None, attention_mask=None,
                 cache: EncoderDecoderCache | None = None, use_cache=False, output_attentions=False,
-                output_hidden_states=False):
+                output_hidden_states=False, keep: torch.Tensor | None = None, rows_per_source: int = 1):
+        """`keep` (batch, T) booleans, a prefix of each row: only those positions are computed, and the hidden states
+        come back packed (the positions a training loss reads, and the earlier ones they attend to). `rows_per_source`:
+        see TransformerAttention (the encoder's output has one row per k rows of `input_ids`)."""
         config = self.config
         if use_cache and cache is None:
             cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
@@ -473,23 +533,31 @@ class TransformerDecoder(TransformerStack):
             if config.causal_decoder:
                 keep = keep & causal_mask(length, total, input_ids.device)[None, None]
             self_mask = keep
-        cross_mask = None
+        cross_mask, source_tokens, memory = None, None, encoder_hidden_states
         if encoder_attention_mask is not None and not bool(encoder_attention_mask.all()):
             cross_mask = padding_mask(encoder_attention_mask)
+            if cache is None or not cache.is_updated.get(0):  # the keys and values are projected from real tokens
+                source_tokens = PackedTokens(encoder_attention_mask.bool())
+                memory = source_tokens.pack(encoder_hidden_states)  # (source tokens, d_model)
+        tokens = None
+        if keep is not None and cache is None and not output_hidden_states:
+            tokens = _packed_tokens(keep)
+            if tokens is not None:
+                hidden_states = tokens.pack(hidden_states)  # (tokens, d_model)
 
         all_hidden = (hidden_states,) if output_hidden_states else None
         self_attentions = () if output_attentions else None
         cross_attentions = () if output_attentions else None
         for layer in self.layers:
-            hidden_states, self_probs, cross_probs = layer(hidden_states, self_mask, encoder_hidden_states, cross_mask,
-                                                           cache, output_attentions)
+            hidden_states, self_probs, cross_probs = layer(hidden_states, self_mask, memory, cross_mask, cache,
+                                                           output_attentions, tokens, source_tokens, rows_per_source)
             if output_hidden_states:
                 all_hidden += (hidden_states,)
             if output_attentions:
                 self_attentions += (self_probs,)
                 cross_attentions += (cross_probs,)
         hidden_states, all_hidden = self._final_norm(hidden_states, all_hidden)
-        return hidden_states, cache if use_cache else None, all_hidden, self_attentions, cross_attentions
+        return hidden_states, cache if use_cache else None, all_hidden, self_attentions, cross_attentions, tokens
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -595,18 +663,26 @@ class TransformerModel(TransformerPreTrainedModel):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         cache: EncoderDecoderCache | None = None,
+        rows_per_source: int = 1,
         **kwargs,
     ) -> Seq2SeqModelOutput | tuple:
-        """Encode the source (unless `encoder_outputs` are given) and decode `decoder_input_ids`."""
-        outputs = self._run(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
-                            _one_state(past_key_values, cache), use_cache, output_attentions, output_hidden_states)
+        """Encode the source (unless `encoder_outputs` are given) and decode `decoder_input_ids`.
+
+        `rows_per_source` k: `decoder_input_ids` holds k consecutive rows per source (as generate()'s beams and
+        samples do), each source encoded once."""
+        outputs, _ = self._run(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
+                               _one_state(past_key_values, cache), use_cache, output_attentions, output_hidden_states,
+                               rows_per_source=rows_per_source)
         return outputs if self._return_dict(return_dict) else outputs.to_tuple()
 
     def _return_dict(self, return_dict: bool | None) -> bool:
         return return_dict if return_dict is not None else getattr(self.config, "return_dict", True)
 
     def _run(self, input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs, cache,
-             use_cache, output_attentions, output_hidden_states) -> Seq2SeqModelOutput:
+             use_cache, output_attentions, output_hidden_states, decoder_keep=None, rows_per_source=1
+             ) -> tuple[Seq2SeqModelOutput, PackedTokens | None]:
+        """The outputs and, where the decoder computed only the positions of `decoder_keep`, their packing (the
+        outputs' last_hidden_state is then packed)."""
         if decoder_input_ids is None:
             raise ValueError("decoder_input_ids (or labels, for TransformerForConditionalGeneration) are required")
         output_attentions = bool(output_attentions)
@@ -621,15 +697,18 @@ class TransformerModel(TransformerPreTrainedModel):
                 attentions=encoder_outputs[2] if len(encoder_outputs) > 2 else None,
             )
         memory = encoder_outputs.last_hidden_state  # (batch, S, d_model)
-        if memory.shape[0] != decoder_input_ids.shape[0]:
+        if not isinstance(rows_per_source, int) or rows_per_source < 1:
+            raise ValueError(f"rows_per_source must be a positive integer, got {rows_per_source!r}")
+        if memory.shape[0] * rows_per_source != decoder_input_ids.shape[0]:
+            per_source = f" ({rows_per_source} rows per source)" if rows_per_source > 1 else ""
             raise ValueError(f"decoder_input_ids has batch size {decoder_input_ids.shape[0]} but the source has "
-                             f"{memory.shape[0]}")
+                             f"{memory.shape[0]}{per_source}")
         if attention_mask is not None and tuple(attention_mask.shape) != tuple(memory.shape[:2]):
             raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected "
                              f"{tuple(memory.shape[:2])}")
-        hidden, cache, decoder_hidden, self_attentions, cross_attentions = self.decoder(
+        hidden, cache, decoder_hidden, self_attentions, cross_attentions, tokens = self.decoder(
             decoder_input_ids, memory, attention_mask, decoder_attention_mask, cache, use_cache, output_attentions,
-            output_hidden_states,
+            output_hidden_states, decoder_keep, rows_per_source,
         )
         return Seq2SeqModelOutput(
             last_hidden_state=hidden,
@@ -640,7 +719,7 @@ class TransformerModel(TransformerPreTrainedModel):
             encoder_last_hidden_state=memory,
             encoder_hidden_states=encoder_outputs.hidden_states,
             encoder_attentions=encoder_outputs.attentions,
-        )
+        ), tokens
 
 
 class TransformerForConditionalGeneration(TransformerPreTrainedModel, GenerationMixin):
@@ -699,9 +778,14 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         cache: EncoderDecoderCache | None = None,
+        rows_per_source: int = 1,
         **kwargs,
     ) -> Seq2SeqLMOutput | tuple:
-        """Logits over the target vocabulary and, with `labels`, the mean token cross-entropy (-100 ignored)."""
+        """Logits over the target vocabulary and, with `labels`, the mean token cross-entropy (-100 ignored).
+
+        In training with `sparse_prediction`, the decoder computes only the positions up to each row's last label
+        and the output layer only the labelled ones (`logits` is then (labelled tokens, V)); the encoder always skips
+        the source's padding. `rows_per_source`: see TransformerModel."""
         if labels is not None:
             _check_labels(labels, self.config.decoder_vocab_size)
             if decoder_input_ids is None:
@@ -710,27 +794,50 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
             elif decoder_input_ids.shape != labels.shape:
                 raise ValueError(f"labels have shape {tuple(labels.shape)} but decoder_input_ids have shape "
                                  f"{tuple(decoder_input_ids.shape)}")
-        outputs = self.model._run(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask,
-                                  encoder_outputs, _one_state(past_key_values, cache), use_cache, output_attentions,
-                                  output_hidden_states)
-        hidden = outputs.last_hidden_state  # (batch, T, d_model)
+        state = _one_state(past_key_values, cache)
+        copies = 1
+        if (rows_per_source > 1 and use_cache and labels is None and decoder_attention_mask is None
+                and (state is None or state.get_seq_length() == 0) and decoder_input_ids is not None
+                and _same_rows(decoder_input_ids, rows_per_source)):
+            # the first step of k rows that share a source and a prefix (generate()'s beams or samples before they
+            # part): decoded once per source, then its logits and self-attention cache copied to the k rows
+            copies, rows_per_source = rows_per_source, 1
+            decoder_input_ids = decoder_input_ids[::copies]  # (sources, T)
+            state = state if state is not None else EncoderDecoderCache(DynamicCache(), DynamicCache())
+        sparse = labels is not None and self.training and self.config.sparse_prediction
+        keep = None
+        if sparse:  # the decoder computes the prefix each row's labels need: up to its last label
+            positions = torch.arange(labels.shape[1], device=labels.device)
+            last_label = torch.where(labels != IGNORE_INDEX, positions, -1).amax(dim=1)  # (batch,)
+            keep = positions[None, :] <= last_label[:, None]  # (batch, T)
+        outputs, tokens = self.model._run(input_ids, attention_mask, decoder_input_ids, decoder_attention_mask,
+                                          encoder_outputs, state, use_cache,
+                                          output_attentions, output_hidden_states, keep, rows_per_source)
+        hidden = outputs.last_hidden_state  # (batch, T, d_model), or (kept tokens, d_model) packed
         loss = None
-        if labels is not None and self.training and self.config.sparse_prediction:
-            selected = labels != IGNORE_INDEX  # (batch, T): the padding's projection would be thrown away
+        if sparse:
+            kept_labels = tokens.pack(labels) if tokens is not None else labels
+            selected = kept_labels != IGNORE_INDEX  # the padding's projection would be thrown away
             logits = F.linear(hidden[selected], self.lm_head.weight, self.final_logits_bias[0])  # (num_labelled, V)
-            loss = F.cross_entropy(logits.float(), labels[selected]) if logits.shape[0] else logits.sum() * 0.0
+            loss = F.cross_entropy(logits.float(), kept_labels[selected]) if logits.shape[0] else logits.sum() * 0.0
         else:
             logits = F.linear(hidden, self.lm_head.weight, self.final_logits_bias[0])  # (batch, T, V)
             if labels is not None:
                 loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                        ignore_index=IGNORE_INDEX)
+        decoder_outputs = (outputs.decoder_hidden_states, outputs.decoder_attentions, outputs.cross_attentions)
+        if copies > 1:
+            state.self_attention_cache.batch_repeat_interleave(copies)  # (sources * k, heads, T, d_k)
+            logits = logits.repeat_interleave(copies, dim=0)  # (sources * k, T, V)
+            decoder_outputs = tuple(None if each is None else tuple(t.repeat_interleave(copies, dim=0) for t in each)
+                                    for each in decoder_outputs)
         result = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
             **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
-            decoder_hidden_states=outputs.decoder_hidden_states,
-            decoder_attentions=outputs.decoder_attentions,
-            cross_attentions=outputs.cross_attentions,
+            decoder_hidden_states=decoder_outputs[0],
+            decoder_attentions=decoder_outputs[1],
+            cross_attentions=decoder_outputs[2],
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             encoder_hidden_states=outputs.encoder_hidden_states,
             encoder_attentions=outputs.encoder_attentions,
@@ -760,6 +867,16 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
             cache.reorder_cache(beam_idx)
         return cache
 
+    def _expand_inputs_for_generation(self, expand_size: int = 1, is_encoder_decoder: bool = False,
+                                      input_ids: torch.LongTensor | None = None, **model_kwargs):
+        """generate()'s copying of the inputs for its beams and samples, except the encoder's output and the source
+        mask: each source stays one row (the decoder is told `rows_per_source`), so its cross-attention keys and
+        values are projected and cached once rather than once per beam."""
+        kept = {key: model_kwargs.pop(key) for key in ("encoder_outputs", "attention_mask") if key in model_kwargs}
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(expand_size=expand_size, input_ids=input_ids,
+                                                                        **model_kwargs)
+        return input_ids, {**model_kwargs, **kept}
+
     def prepare_inputs_for_generation(
         self,
         decoder_input_ids: torch.LongTensor,
@@ -775,10 +892,16 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         cache = _one_state(past_key_values, cache)
         if cache is not None:
             decoder_input_ids = decoder_input_ids[:, cache.get_seq_length():]
+        rows_per_source = 1
+        if encoder_outputs is not None:
+            sources = (encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else
+                       encoder_outputs.last_hidden_state).shape[0]
+            rows_per_source = max(decoder_input_ids.shape[0] // max(sources, 1), 1)
         inputs = {
             "input_ids": None,
             "attention_mask": attention_mask,
             "encoder_outputs": encoder_outputs,
+            "rows_per_source": rows_per_source,
             "decoder_input_ids": decoder_input_ids,
             "decoder_attention_mask": decoder_attention_mask,
             CACHE_NAME: cache,
@@ -788,6 +911,14 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
             if key in kwargs:
                 inputs[key] = kwargs[key]
         return inputs
+
+
+def _same_rows(ids: torch.Tensor, rows_per_source: int) -> bool:
+    """Whether each group of `rows_per_source` consecutive rows holds one sequence k times."""
+    if ids.shape[0] % rows_per_source:
+        return False
+    groups = ids.view(-1, rows_per_source, ids.shape[1])  # (sources, k, T)
+    return bool((groups == groups[:, :1]).all())
 
 
 # Copied from hf_models.seq2seq.modeling_seq2seq._check_labels with target_vocab_size->decoder_vocab_size
