@@ -461,3 +461,24 @@ def test_beam_search_decodes_its_first_step_once_per_source_and_keeps_one_cross_
         for step_got, step_expected in zip(getattr(out, name), getattr(expected, name), strict=True):
             for got, want in zip(step_got, step_expected, strict=True):
                 torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_half_precision_training_on_cpu_takes_the_eager_attention_path():
+    """Under bf16 autocast in training on a CPU, "sdpa" runs the eager path (faster there): the same loss and
+    gradients as the eager implementation; in inference it keeps torch's kernel."""
+    from hf_models.transformer.modeling_transformer import _cpu_half_precision_training
+
+    losses, grads = {}, {}
+    for implementation in ("sdpa", "eager"):
+        torch.manual_seed(0)
+        model = TransformerForConditionalGeneration(tiny_config(attn_implementation=implementation)).train()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=torch.tensor([[3, 4, 5, 6]]), labels=torch.tensor([[7, 8, 2]])).loss
+        loss.backward()
+        losses[implementation] = loss.detach()
+        grads[implementation] = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    assert torch.equal(losses["sdpa"], losses["eager"]) and torch.equal(grads["sdpa"], grads["eager"])
+    query = torch.zeros(1, 2, 3, 4, dtype=torch.bfloat16)
+    assert not _cpu_half_precision_training(query)  # no gradient: inference
+    assert _cpu_half_precision_training(query.requires_grad_())
+    assert not _cpu_half_precision_training(torch.zeros(1, 2, 3, 4, requires_grad=True))  # fp32
