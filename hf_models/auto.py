@@ -22,7 +22,7 @@ import transformers
 from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
 
 # The families of hf_models, each a folder `hf_models/<name>/` whose `modeling_<name>.py` declares HEADS.
-FAMILY_NAMES = ("bert", "word2vec", "ngram", "rnn", "seq2seq", "transformer")
+FAMILY_NAMES = ("bert", "word2vec", "ngram", "rnn", "seq2seq", "transformer", "gpt")
 
 
 @dataclass(frozen=True)

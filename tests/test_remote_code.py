@@ -192,6 +192,12 @@ def _tiny_transformer():
     return hf_models.TransformerForConditionalGeneration(config)
 
 
+def _tiny_gpt():
+    config = hf_models.GPTConfig(vocab_size=20, n_positions=16, n_embd=8, n_layer=1, n_head=2, bos_token_id=1,
+                                 eos_token_id=2)
+    return hf_models.GPTForCausalLM(config)
+
+
 # family -> a tiny model of one of its heads (a new family adds one here; the test below fails until it does)
 TINY_MODELS = {
     "bert": _tiny_bert,
@@ -200,6 +206,7 @@ TINY_MODELS = {
     "rnn": _tiny_rnn,
     "seq2seq": _tiny_seq2seq,
     "transformer": _tiny_transformer,
+    "gpt": _tiny_gpt,
 }
 
 # Runs in the fresh interpreter that cannot import hf_models: loads every entry of each folder's auto_map.
