@@ -123,6 +123,14 @@ def load_config(model_args: ModelArguments, **overrides):
     source = model_args.config_name or model_args.model_name_or_path
     _check_local_config(source, model_args.trust_remote_code)
     config = AutoConfig.from_pretrained(source, **model_args.hub_kwargs(), **overrides)
+    from .gpt.configuration_gpt import TRANSFORMERS_MODEL_TYPES as GPT_FORMATS
+
+    if config.model_type in GPT_FORMATS and model_args.implementation == "hf_models":
+        from .gpt import GPTConfig  # one hf_models family for three transformers architectures
+
+        return GPTConfig.from_transformers(config)
+    if config.model_type == "hf_gpt":  # 'auto' keeps it; 'transformers' takes the class of its architecture
+        return config.to_transformers() if model_args.implementation == "transformers" else config
     ours_to_theirs = _transformers_model_types()
     theirs_to_ours = {theirs: ours for ours, theirs in ours_to_theirs.items()}
     if model_args.implementation == "hf_models" and config.model_type not in ours_to_theirs:
@@ -214,6 +222,21 @@ def load_model(auto_class, model_args: ModelArguments, config):
         if problem:
             raise InputError(f"{os.path.join(source, problem)}; the model folder is damaged (a save cut short by a "
                              "kill or a full disk?): save or copy the model again")
+    if config.model_type != "hf_gpt" and _folder_model_type(source) == "hf_gpt":
+        # an hf_models GPT folder run by transformers' class: written in its architecture's format first
+        import tempfile
+
+        from .gpt.convert_gpt import export_folder
+
+        with tempfile.TemporaryDirectory(prefix="hf_models-export-") as tmp:
+            export_folder(source, tmp)
+            model = auto_class.from_pretrained(tmp, config=config,
+                                               ignore_mismatched_sizes=model_args.ignore_mismatched_sizes)
+            with torch.no_grad():
+                for param in model.parameters():  # independent of the temporary file
+                    param.data = param.data.clone()
+        logger.info(f"Model: {type(model).__module__}.{type(model).__name__} ({model.num_parameters():,} parameters)")
+        return model
     try:
         model = auto_class.from_pretrained(
             source,
@@ -232,6 +255,16 @@ def load_model(auto_class, model_args: ModelArguments, config):
                          "file is damaged or not a model's: save or copy the model again") from error
     logger.info(f"Model: {type(model).__module__}.{type(model).__name__} ({model.num_parameters():,} parameters)")
     return model
+
+
+def _folder_model_type(source: str) -> str | None:
+    """The model_type of a local folder's config.json (None for a Hub name or an unreadable file)."""
+    path = os.path.join(source, "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _local_weights(folder: str) -> list[str]:

@@ -373,3 +373,37 @@ def test_a_config_json_of_each_format_reads_with_its_defaults(tmp_path):
     transformers.BertConfig().save_pretrained(tmp_path / "bert")
     with pytest.raises(ValueError, match="hf_gpt|openai-gpt"):
         GPTForCausalLM.from_pretrained(tmp_path / "bert")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The task commands' loading (hf_models.trainer_utils): either library's classes for either checkpoint format
+# ----------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_commands_run_either_format_through_either_library(tmp_path, fmt):
+    from hf_models.trainer_utils import ModelArguments, load_config, load_model
+
+    reference = reference_model(fmt)
+    reference.save_pretrained(tmp_path / "reference")
+    ours = GPTForCausalLM.from_pretrained(tmp_path / "reference").eval()
+    ours.save_pretrained(tmp_path / "ours")
+    ids = torch.randint(3, 41, (2, 7), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = reference(ids).logits
+    for folder, implementation, cls in (("reference", "hf_models", GPTForCausalLM),
+                                        ("ours", "transformers", type(reference)),
+                                        ("ours", "auto", GPTForCausalLM), ("reference", "auto", type(reference))):
+        args = ModelArguments(model_name_or_path=str(tmp_path / folder), implementation=implementation)
+        model = load_model(AutoModelForCausalLM, args, load_config(args)).eval()
+        assert type(model) is cls, (folder, implementation)
+        with torch.no_grad():
+            torch.testing.assert_close(model(ids).logits, expected, rtol=0, atol=1e-5)
+    # a classification head on the language model's checkpoint, then the same head in the other library
+    args = ModelArguments(model_name_or_path=str(tmp_path / "reference"), implementation="hf_models")
+    classifier = load_model(AutoModelForSequenceClassification, args, load_config(args, num_labels=3))
+    assert type(classifier) is GPTForSequenceClassification and classifier.config.num_labels == 3
+    classifier.save_pretrained(tmp_path / "classifier")
+    args = ModelArguments(model_name_or_path=str(tmp_path / "classifier"), implementation="transformers")
+    theirs = load_model(AutoModelForSequenceClassification, args, load_config(args)).eval()
+    assert type(theirs).__name__.endswith("ForSequenceClassification") and theirs.config.num_labels == 3
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(ids).logits, classifier.eval()(ids).logits, rtol=0, atol=1e-5)

@@ -219,8 +219,8 @@ class GPTConfig(PretrainedConfig):
             config = classes[model_type](**{k: v for k, v in config.items() if k != "model_type"})
         source = config.to_dict()
         common = {k: source[k] for k in ("pad_token_id", "bos_token_id", "eos_token_id", "tie_word_embeddings",
-                                         "initializer_range", "architectures", "torch_dtype", "dtype") if k in source}
-        common.pop("architectures", None)
+                                         "initializer_range", "torch_dtype", "dtype", "id2label", "label2id",
+                                         "problem_type", "finetuning_task") if k in source}
         model_type = config.model_type
         if model_type == "openai-gpt":
             fields = {"vocab_size": config.vocab_size, "n_positions": config.n_positions, "n_embd": config.n_embd,
@@ -283,7 +283,8 @@ class GPTConfig(PretrainedConfig):
         import transformers
 
         fmt = self.checkpoint_format()
-        ids = {"bos_token_id": self.bos_token_id, "eos_token_id": self.eos_token_id, "pad_token_id": self.pad_token_id}
+        ids = {"bos_token_id": self.bos_token_id, "eos_token_id": self.eos_token_id, "pad_token_id": self.pad_token_id,
+               "id2label": self.id2label, "label2id": self.label2id, "problem_type": self.problem_type}
         if fmt == "openai-gpt":
             return transformers.OpenAIGPTConfig(
                 vocab_size=self.vocab_size, n_positions=self.n_positions, n_embd=self.n_embd, n_layer=self.n_layer,

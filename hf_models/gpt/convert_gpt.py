@@ -74,7 +74,7 @@ def from_transformers_state_dict(state_dict: dict, model_type: str, config: GPTC
             out[prefix + "wte.weight"] = tensor
         elif name == "norm.weight":
             out[prefix + "ln_f.weight"] = tensor
-        elif name.startswith("lm_head."):
+        elif name.startswith(("lm_head.", "score.")):
             out[name] = tensor
         elif match := re.match(r"layers\.(\d+)\.(.+)$", name):
             layer, rest = match.groups()
@@ -116,7 +116,7 @@ def to_transformers_state_dict(state_dict: dict, model_type: str, config: GPTCon
             out[llama_prefix + "embed_tokens.weight"] = tensor
         elif name == "ln_f.weight":
             out[llama_prefix + "norm.weight"] = tensor
-        elif name.startswith("lm_head."):
+        elif name.startswith(("lm_head.", "score.")):
             out[name] = tensor
         elif match := re.match(r"h\.(\d+)\.(.+)$", name):
             layer, rest = match.groups()
@@ -231,8 +231,6 @@ def transformers_checkpoint(name_or_path, destination, kwargs: dict) -> str | No
         config = reference.config.to_dict()
         config.pop("quantization_config", None)
         return os.fspath(_write_converted(config, reference.state_dict(), destination))
-    if kwargs.get("config") is not None and not isinstance(kwargs.get("config"), (str, os.PathLike)):
-        return None  # a config object given: the folder is read as hf_models' own
     folder = _resolve(name_or_path, kwargs)
     if folder is None:
         return None
@@ -247,26 +245,41 @@ def export_checkpoint(model, folder: str | os.PathLike, model_type: str | None =
     """Write an hf_models GPT (any head with `transformer` and optionally `lm_head`) as a transformers checkpoint
     of its architecture ("openai-gpt", "gpt2" or "llama"; `config.checkpoint_format()` when not given): config.json
     and model.safetensors, loadable by OpenAIGPTLMHeadModel, GPT2LMHeadModel or LlamaForCausalLM."""
+    config: GPTConfig = model.config
+    tensors = {k: v.detach().cpu() for k, v in model.state_dict().items() if not DROPPED.search(k)}
+    return _write_exported(config, tensors, folder, model_type)
+
+
+def export_folder(source: str | os.PathLike, destination: str | os.PathLike) -> Path:
+    """An hf_models GPT folder (any head) -> a transformers checkpoint folder of its architecture."""
+    source = Path(source)
+    config = GPTConfig.from_pretrained(source)
+    return _write_exported(config, _read_weights(source), destination)
+
+
+def _write_exported(config: GPTConfig, tensors: dict, folder, model_type: str | None = None) -> Path:
     from safetensors.torch import save_file
 
-    config: GPTConfig = model.config
     fmt = config.checkpoint_format()
     if model_type is not None and model_type != fmt:
         raise ValueError(f"this model's settings are the {fmt!r} architecture, not {model_type!r}")
-    tensors = {k: v.detach().cpu() for k, v in model.state_dict().items() if not DROPPED.search(k)}
     if config.tie_word_embeddings:
         tensors.pop("lm_head.weight", None)
-    tensors = {k: v for k, v in tensors.items() if not k.startswith(("score.", "dropout."))}
     out = to_transformers_state_dict(tensors, fmt, config)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     reference_config = config.to_transformers()
-    reference_config.architectures = [{"openai-gpt": "OpenAIGPTLMHeadModel", "gpt2": "GPT2LMHeadModel",
-                                       "llama": "LlamaForCausalLM"}[fmt]]
+    if any(k.startswith("score.") for k in out):
+        reference_config.architectures = [{"openai-gpt": "OpenAIGPTForSequenceClassification",
+                                           "gpt2": "GPT2ForSequenceClassification",
+                                           "llama": "LlamaForSequenceClassification"}[fmt]]
+    else:
+        reference_config.architectures = [{"openai-gpt": "OpenAIGPTLMHeadModel", "gpt2": "GPT2LMHeadModel",
+                                           "llama": "LlamaForCausalLM"}[fmt]]
     reference_config.save_pretrained(folder)
     save_file({k: v.contiguous() for k, v in out.items()}, folder / "model.safetensors", metadata={"format": "pt"})
     return folder
 
 
-__all__ = ["convert_folder", "export_checkpoint", "from_transformers_state_dict", "to_transformers_state_dict",
+__all__ = ["convert_folder", "export_checkpoint", "export_folder", "from_transformers_state_dict", "to_transformers_state_dict",
            "transformers_checkpoint"]
