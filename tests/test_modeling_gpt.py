@@ -407,3 +407,34 @@ def test_the_commands_run_either_format_through_either_library(tmp_path, fmt):
     assert type(theirs).__name__.endswith("ForSequenceClassification") and theirs.config.num_labels == 3
     with torch.no_grad():
         torch.testing.assert_close(theirs(ids).logits, classifier.eval()(ids).logits, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("overrides", [{}, LLAMA], ids=["gpt2", "llama"])
+def test_a_static_cache_decodes_as_the_dynamic_one(overrides):
+    """generate(cache_implementation="static"): the keys and values go to preallocated slots, which the mask hides
+    until they are filled; greedy and beam search give the dynamic cache's tokens, left padding included."""
+    torch.manual_seed(0)
+    model = GPTForCausalLM(tiny_config(initializer_range=0.5, **overrides)).eval()
+    input_ids = torch.tensor([[PAD, PAD, 5, 6, 7], [8, 9, 10, 11, 12]])
+    attention_mask = (input_ids != PAD).long()
+    for kwargs in ({"do_sample": False}, {"num_beams": 3}):
+        common = {"input_ids": input_ids, "attention_mask": attention_mask, "max_new_tokens": 6, "pad_token_id": PAD,
+                  "eos_token_id": None, **kwargs}
+        dynamic = model.generate(**common)
+        static = model.generate(**common, cache_implementation="static", return_dict_in_generate=True)
+        assert torch.equal(static.sequences, dynamic), kwargs
+        cache = getattr(static, "cache", None) or static.past_key_values
+        assert type(cache).__name__ == "StaticCache"
+
+
+@pytest.mark.slow
+def test_torch_compile_with_a_static_cache_decodes_as_eager():
+    """torch.compile of the forward, decoding into a static cache: the same tokens as the eager model."""
+    torch.manual_seed(0)
+    model = GPTForCausalLM(tiny_config(initializer_range=0.5)).eval()
+    input_ids = torch.tensor([[5, 6, 7, 8]])
+    kwargs = {"input_ids": input_ids, "max_new_tokens": 6, "do_sample": False, "pad_token_id": PAD,
+              "eos_token_id": None}
+    eager = model.generate(**kwargs)
+    model.forward = torch.compile(model.forward, dynamic=False)
+    assert torch.equal(model.generate(**kwargs, cache_implementation="static"), eager)

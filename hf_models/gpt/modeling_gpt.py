@@ -60,13 +60,15 @@ def _check_input_ids(input_ids: torch.Tensor, vocab_size: int, past_length: int,
     """Token ids inside the vocabulary and a sequence no longer than the positions: one clear error otherwise."""
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must have shape (batch, sequence_length), got {tuple(input_ids.shape)}")
-    if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= vocab_size):
-        bad = int(input_ids.max()) if int(input_ids.max()) >= vocab_size else int(input_ids.min())
-        raise ValueError(f"input_ids holds the id {bad}, outside [0, vocab_size={vocab_size}): is the tokenizer the "
-                         "model's?")
     if max_positions is not None and past_length + input_ids.shape[1] > max_positions:
         raise ValueError(f"the sequence reaches {past_length + input_ids.shape[1]} tokens but the model has positions "
                          f"for {max_positions} (n_positions): truncate the prompt")
+    if torch.compiler.is_compiling() or not input_ids.numel():  # reading the values would break a compiled graph
+        return
+    low, high = int(input_ids.min()), int(input_ids.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(f"input_ids holds the id {high if high >= vocab_size else low}, outside [0, "
+                         f"vocab_size={vocab_size}): is the tokenizer the model's?")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -183,6 +185,8 @@ class GPTAttention(nn.Module):
             q, k = apply_rotary(q, k, *position_embeddings)
         if cache is not None:  # the new positions join the earlier ones: keys and values of the whole prefix
             k, v = cache.update(k, v, self.layer_idx, {"cache_position": cache_position})
+            if attention_mask is not None and attention_mask.shape[-1] < k.shape[2]:  # a static cache's empty slots
+                attention_mask = F.pad(attention_mask, (0, k.shape[2] - attention_mask.shape[-1]), value=False)
 
         implementation = self.config._attn_implementation
         eager = output_attentions or implementation in (None, "eager")
@@ -369,10 +373,11 @@ class GPTModel(GPTPreTrainedModel):
                                            or attention_mask.shape[1] < past + seq):
             raise ValueError(f"attention_mask must have shape (batch, past + sequence_length) = {(batch, past + seq)}, "
                              f"got {tuple(attention_mask.shape)}")
+        compiling = torch.compiler.is_compiling()
         if cache_position is None:
             cache_position = torch.arange(past, past + seq, device=inputs_embeds.device)
         if position_ids is None:
-            if attention_mask is not None and not bool(attention_mask.all()):  # count real tokens only
+            if attention_mask is not None and (compiling or not bool(attention_mask.all())):  # count real tokens
                 position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, past: past + seq]
             else:
                 position_ids = cache_position[None, :].expand(batch, seq)
@@ -386,9 +391,11 @@ class GPTModel(GPTPreTrainedModel):
         hidden_states = self.drop(hidden_states)
 
         # the causal mask (and padding); None lets sdpa take its causal kernel (or nothing to hide: one new token)
-        key_length = cache.get_max_cache_shape() if _is_static(cache) else past + seq
-        needs_mask = (attention_mask is not None and not bool(attention_mask.all())) or (seq > 1 and past > 0) \
-            or _is_static(cache)
+        # a static cache holds max_cache_len slots: the mask covers the filled ones, attention hides the rest
+        static = cache is not None and bool(getattr(cache, "is_compileable", False))
+        key_length = past + seq
+        needs_mask = (attention_mask is not None and (compiling or not bool(attention_mask.all()))) \
+            or (seq > 1 and past > 0) or static
         implementation = config._attn_implementation
         if output_attentions or implementation in (None, "eager"):
             needs_mask = needs_mask or seq > 1
@@ -410,11 +417,6 @@ class GPTModel(GPTPreTrainedModel):
         outputs = BaseModelOutputWithPast(last_hidden_state=hidden_states, **{CACHE_NAME: cache if use_cache else None},
                                           hidden_states=all_hidden, attentions=all_attentions)
         return outputs if _return_dict(config, return_dict) else outputs.to_tuple()
-
-
-def _is_static(cache) -> bool:
-    return cache is not None and hasattr(cache, "get_max_cache_shape") and not isinstance(cache, DynamicCache) \
-        and cache.get_max_cache_shape() not in (None, -1)
 
 
 def _return_dict(config, return_dict) -> bool:
