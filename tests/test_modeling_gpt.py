@@ -438,3 +438,36 @@ def test_torch_compile_with_a_static_cache_decodes_as_eager():
     eager = model.generate(**kwargs)
     model.forward = torch.compile(model.forward, dynamic=False)
     assert torch.equal(model.generate(**kwargs, cache_implementation="static"), eager)
+
+
+def test_half_precision_training_on_cpu_takes_the_eager_attention_path_with_the_causal_mask():
+    """Under bf16 autocast in training on a CPU, "sdpa" runs the eager path: the loss and gradients of the eager
+    implementation, and still causal (a later token changes no earlier position's output)."""
+    losses, grads = {}, {}
+    ids = torch.tensor([[3, 4, 5, 6, 7]])
+    for implementation in ("sdpa", "eager"):
+        torch.manual_seed(0)
+        model = GPTForCausalLM(tiny_config(attn_implementation=implementation)).train()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        losses[implementation] = loss.detach()
+        grads[implementation] = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            a = model.transformer(ids).last_hidden_state
+            b = model.transformer(torch.tensor([[3, 4, 5, 6, 9]])).last_hidden_state
+        torch.testing.assert_close(a[:, :4], b[:, :4])
+    assert torch.equal(losses["sdpa"], losses["eager"]) and torch.equal(grads["sdpa"], grads["eager"])
+
+
+def test_decoding_one_sequence_reads_the_output_layer_transposed_with_the_same_logits():
+    model = GPTForCausalLM(tiny_config()).eval()
+    ids = torch.tensor([[3, 4, 5]])
+    with torch.no_grad():
+        fast = model(ids, logits_to_keep=1).logits  # one row: the transposed copy
+        dense = model.lm_head(model.transformer(ids).last_hidden_state[:, -1:])
+        torch.testing.assert_close(fast, dense, rtol=1e-6, atol=1e-6)
+        assert "_transposed_output_weight" in model.__dict__
+        model.lm_head.weight.mul_(2.0)  # the weights change: the copy is made again
+        torch.testing.assert_close(model(ids, logits_to_keep=1).logits,
+                                   model.lm_head(model.transformer(ids).last_hidden_state[:, -1:]))

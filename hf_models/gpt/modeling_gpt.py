@@ -155,6 +155,14 @@ def eager_attention(module: nn.Module, query, key, value, attention_mask, scalin
     return output.transpose(1, 2).contiguous(), probs  # (batch, T, heads, d_k)
 
 
+# Copied from hf_models.transformer.modeling_transformer._cpu_half_precision_training
+def _cpu_half_precision_training(query: torch.Tensor) -> bool:
+    """Whether this is bf16/fp16 training on a CPU, where the eager path (two matrix products and a softmax) runs
+    forward and backward faster than torch's fused CPU sdpa kernel (1.2x at the base model's sizes with torch 2.13:
+    benchmarks/bench_transformer_speed.py); "sdpa" then takes it. The numbers are attention's either way."""
+    return query.device.type == "cpu" and query.requires_grad and query.dtype in (torch.bfloat16, torch.float16)
+
+
 class GPTAttention(nn.Module):
     """Causal multi-head self-attention: Q, K and V from one projection `c_attn` (n_head query heads and n_kv_head
     key/value heads of head_dim each), then `c_proj` back to the residual stream."""
@@ -189,8 +197,11 @@ class GPTAttention(nn.Module):
                 attention_mask = F.pad(attention_mask, (0, k.shape[2] - attention_mask.shape[-1]), value=False)
 
         implementation = self.config._attn_implementation
-        eager = output_attentions or implementation in (None, "eager")
+        eager = output_attentions or implementation in (None, "eager") or (
+            implementation == "sdpa" and _cpu_half_precision_training(q))
         attention: Callable = eager_attention if eager else ALL_ATTENTION_FUNCTIONS[implementation]
+        if eager and attention_mask is None and seq > 1:  # sdpa would have taken is_causal: the mask, written out
+            attention_mask = attention_mask_4d(None, cache_position, k.shape[2])
         context, probs = attention(
             self, q, k, v, attention_mask,
             dropout=self.config.attn_pdrop if self.training else 0.0,
@@ -467,7 +478,7 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         hidden = outputs.last_hidden_state  # (batch, seq, n_embd)
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
-        logits = self.lm_head(hidden)  # (batch, seq, vocab)
+        logits = self._output_layer(hidden)  # (batch, seq, vocab)
         loss = None
         if labels is not None:
             if labels.shape != (input_ids if input_ids is not None else inputs_embeds).shape[:2]:
@@ -477,6 +488,21 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         result = CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
                                         hidden_states=outputs.hidden_states, attentions=outputs.attentions)
         return result if _return_dict(self.config, return_dict) else result.to_tuple()
+
+    def _output_layer(self, hidden: torch.Tensor) -> torch.Tensor:
+        """h W^T over the vocabulary. Decoding one sequence on a CPU (a single row, no gradient), the product reads a
+        transposed copy of W, kept while the weights are unchanged: the CPU's matrix-vector kernel streams that
+        layout about twice as fast (benchmarks/bench_gpt_speed.py), for V x d more memory."""
+        weight = self.lm_head.weight
+        if (hidden.shape[:-1].numel() != 1 or hidden.device.type != "cpu" or torch.is_grad_enabled()
+                or hidden.dtype != weight.dtype or torch.compiler.is_compiling()):
+            return self.lm_head(hidden)
+        key = (weight.data_ptr(), weight._version, weight.dtype, tuple(weight.shape))
+        cached = self.__dict__.get("_transposed_output_weight")
+        if cached is None or cached[0] != key:
+            cached = (key, weight.t().contiguous())  # (d, V)
+            self.__dict__["_transposed_output_weight"] = cached
+        return (hidden.reshape(1, -1) @ cached[1]).view(*hidden.shape[:-1], -1)
 
     def prepare_inputs_for_generation(self, input_ids, past_key_values=None, attention_mask=None, cache=None,
                                       use_cache=None, inputs_embeds=None, **kwargs) -> dict:
