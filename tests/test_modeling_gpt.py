@@ -471,3 +471,18 @@ def test_decoding_one_sequence_reads_the_output_layer_transposed_with_the_same_l
         model.lm_head.weight.mul_(2.0)  # the weights change: the copy is made again
         torch.testing.assert_close(model(ids, logits_to_keep=1).logits,
                                    model.lm_head(model.transformer(ids).last_hidden_state[:, -1:]))
+
+
+def test_a_saved_double_heads_model_carries_the_family_code(tmp_path):
+    """GPTDoubleHeadsModel has no Auto class, but its folder still holds modeling_gpt.py and its siblings, and an
+    auto_map, so that it loads with trust_remote_code and can be pushed to the Hub."""
+    model = GPTDoubleHeadsModel(tiny_config())
+    model.save_pretrained(tmp_path)
+    for name in ("modeling_gpt.py", "configuration_gpt.py", "convert_gpt.py"):
+        assert (tmp_path / name).is_file(), name
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_gpt.GPTForCausalLM"
+    reloaded = GPTDoubleHeadsModel.from_pretrained(tmp_path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(reloaded.state_dict()[key], value), key
+    assert not GPTForSequenceClassification.accepts_loss_kwargs and not GPTDoubleHeadsModel.accepts_loss_kwargs

@@ -23,6 +23,14 @@ validation_mismatched). Several processes (GPUs, or CPU processes over gloo), on
     torchrun --nproc_per_node 2 training/run_glue.py ARGS...
     accelerate launch --multi_gpu --num_processes 2 training/run_glue.py ARGS...
 
+GPT-1's recipe (Radford et al. 2018, section 3.3) for a GPT checkpoint (hf_models' GPT, or transformers' gpt2,
+openai-gpt, llama folders): the inputs become `<start> text <extract>` / `<start> premise <delim> hypothesis <extract>`
+(`--input_transformation`, on by default for them; `--gpt_special_tokens add|reuse`), the classifier reads the
+extract token, and `--lm_loss_coef 0.5` adds the auxiliary language-modelling loss (hf_models' GPTDoubleHeadsModel):
+
+    python training/run_glue.py --model_name_or_path ./my-gpt --task_name rte --data_dir ../shared/data/glue/RTE \
+        --do_train --do_eval --lm_loss_coef 0.5 --max_seq_length 128 --output_dir /tmp/gpt-rte --use_cpu
+
 Arguments can also come from one JSON file: `python training/run_glue.py args.json`.
 """
 

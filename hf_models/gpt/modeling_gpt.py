@@ -320,12 +320,16 @@ class GPTPreTrainedModel(PreTrainedModel):
                         param.data = param.data.clone()
         return result
 
-    # Copied from hf_models.rnn.modeling_rnn.RnnPreTrainedModel.save_pretrained
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """Save weights (safetensors), config and, for trust_remote_code, the code with an auto_map of every head."""
-        if self._auto_class is not None:
-            self.config.auto_map = dict(AUTO_MAP)
-        return super().save_pretrained(save_directory, *args, **kwargs)
+        """Save weights (safetensors), config and, for trust_remote_code, the code with an auto_map of every head
+        (a head without an Auto class, GPTDoubleHeadsModel, saves the family's code too)."""
+        self.config.auto_map = dict(AUTO_MAP)
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if self._auto_class is None:
+            from transformers.dynamic_module_utils import custom_object_save
+
+            custom_object_save(self, save_directory)  # modeling_gpt.py and the siblings it imports
+        return result
 
 
 class GPTModel(GPTPreTrainedModel):
@@ -536,6 +540,8 @@ class GPTForSequenceClassification(GPTPreTrainedModel):
     r"""A linear classifier on the last real token's final state (GPT-1's "extract" token, section 3.3): logits
     (batch, num_labels); with `labels`, transformers' classification loss (regression, single- or multi-label)."""
 
+    accepts_loss_kwargs = False  # a mean over the batch: the Trainer must not rescale it by num_items_in_batch
+
     def __init__(self, config: GPTConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
@@ -582,6 +588,7 @@ class GPTDoubleHeadsModel(GPTPreTrainedModel):
     input ids (padding ignored); `lm_loss_coef=0` is plain fine-tuning."""
 
     _tied_weights_keys: ClassVar[dict[str, str]] = {"lm_head.weight": "transformer.wte.weight"}
+    accepts_loss_kwargs = False  # means over the batch: the Trainer must not rescale them by num_items_in_batch
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)

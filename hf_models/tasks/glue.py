@@ -11,6 +11,11 @@ The data comes from the hub (`nyu-mll/glue`, config = task) or from local files 
 Every source is read into the hub's schema of the task (for example mnli: premise, hypothesis, label, idx), with the
 label as the hub's class id (-1 for an unlabelled test split). A malformed file stops with an error naming the file,
 the line and the problem.
+
+GPT-family checkpoints (hf_models' GPT; transformers' openai-gpt, gpt2, llama) are fine-tuned with GPT-1's recipe
+(Radford et al. 2018, section 3.3): `<start> text <extract>` and `<start> first <delim> second <extract>` (the special
+tokens added, or the tokenizer's BOS/EOS reused), the classifier on the extract token, and optionally the auxiliary
+language-modelling loss (`--lm_loss_coef`, hf_models' GPTDoubleHeadsModel). See section 4b.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import torch
 
 from ..cli_utils import (
     InputError,
@@ -402,6 +408,14 @@ def find_split_files(data_dir: str | os.PathLike) -> dict[str, str]:
 # ----------------------------------------------------------------------------------------------------------------------
 # 3. Arguments
 # ----------------------------------------------------------------------------------------------------------------------
+# GPT-1's input transformation (section 4b): the model types it is on for by default, the tokens it adds
+GPT_MODEL_TYPES = ("hf_gpt", "openai-gpt", "gpt2", "llama")
+GPT_SPECIAL_TOKENS = {"start": "<|start|>", "delimiter": "<|delim|>", "extract": "<|extract|>"}
+GPT_PAD_TOKEN = "<|pad|>"
+INPUT_TRANSFORMATIONS = ("auto", "gpt", "none")
+GPT_SPECIAL_TOKEN_MODES = ("add", "reuse")
+
+
 @dataclass
 class GlueDataArguments:
     """Which GLUE task, where its data is, and how to tokenize it."""
@@ -432,10 +446,45 @@ class GlueDataArguments:
         metadata={"help": "Evaluate a model trained on another task: model label -> dataset label, as "
                           "'not_equivalent=not_duplicate,equivalent=duplicate' (e.g. an MRPC model on QQP)."},
     )
+    input_transformation: str = field(
+        default="auto",
+        metadata={"help": "GPT-1's input transformation (Radford et al. 2018, section 3.3): 'gpt' wraps a sentence as "
+                          "<start> text <extract> and a pair as <start> first <delim> second <extract>, and the "
+                          "classifier reads the extract token; 'none' gives the tokenizer's own format; 'auto' (the "
+                          "default): what a checkpoint fine-tuned by this command recorded in its config.json, else "
+                          "'gpt' for GPT-family checkpoints (hf_gpt, openai-gpt, gpt2, llama) and 'none' for the "
+                          "others (BERT: [CLS] a [SEP] b [SEP])."},
+    )
+    gpt_special_tokens: str | None = field(
+        default=None,
+        metadata={"help": "The start, delimiter and extract tokens of --input_transformation gpt: 'add' (new tokens "
+                          f"{GPT_SPECIAL_TOKENS['start']} {GPT_SPECIAL_TOKENS['delimiter']} "
+                          f"{GPT_SPECIAL_TOKENS['extract']}, with new embedding rows, as GPT-1) or 'reuse' (the "
+                          "tokenizer's BOS as start and its EOS as delimiter and extract: no new rows). Default: "
+                          "what the checkpoint recorded, else 'add'. A tokenizer without a pad token gets "
+                          f"{GPT_PAD_TOKEN} either way."},
+    )
+    lm_loss_coef: float = field(
+        default=0.0,
+        metadata={"help": "GPT-1's auxiliary language-modelling loss weight lambda (section 3.2; 0.5 in the paper): "
+                          "> 0 fine-tunes hf_models' GPTDoubleHeadsModel, loss = classification loss + lambda x LM "
+                          "loss on the input tokens (padding ignored); 0 (the default) is plain "
+                          "GPTForSequenceClassification. hf_models' GPT only (transformers' GPT classes have no such "
+                          "head: use --implementation hf_models)."},
+    )
 
     def __post_init__(self):
         self.task = get_task(self.task_name)
         self.task_name = self.task.name
+        if self.input_transformation not in INPUT_TRANSFORMATIONS:
+            raise InputError(f"--input_transformation must be one of {', '.join(INPUT_TRANSFORMATIONS)}, got "
+                             f"{self.input_transformation!r}")
+        if self.gpt_special_tokens is not None and self.gpt_special_tokens not in GPT_SPECIAL_TOKEN_MODES:
+            raise InputError(f"--gpt_special_tokens must be one of {', '.join(GPT_SPECIAL_TOKEN_MODES)}, got "
+                             f"{self.gpt_special_tokens!r}")
+        if not math.isfinite(self.lm_loss_coef) or self.lm_loss_coef < 0:
+            raise InputError(f"--lm_loss_coef must be a finite number >= 0 (0: no auxiliary LM loss), got "
+                             f"{self.lm_loss_coef}")
         if self.max_seq_length < 3:
             raise ValueError(f"--max_seq_length must be >= 3, got {self.max_seq_length}")
         if self.task.name != "mnli" and (self.validation_mismatched_file or self.test_mismatched_file):
@@ -501,6 +550,153 @@ def tokenize_function(tokenizer, task: GlueTask, max_seq_length: int, padding: b
         return tokenizer(*texts, padding=padding, max_length=max_seq_length, truncation=True)
 
     return tokenize
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 4b. GPT-1's input transformation (Radford et al. 2018, section 3.3)
+# ----------------------------------------------------------------------------------------------------------------------
+# config.json key under which a fine-tuned checkpoint records the input format it was trained with
+INPUT_FORMAT_KEY = "glue_input_format"
+
+
+def is_gpt_family(config) -> bool:
+    """Whether a config is a GPT-family decoder (hf_models' GPT, or transformers' openai-gpt, gpt2, llama)."""
+    return getattr(config, "model_type", None) in GPT_MODEL_TYPES
+
+
+def saved_input_format(config, model_source: str | None) -> dict | None:
+    """The input format a checkpoint fine-tuned by run_glue recorded (`glue_input_format` in its config.json), or None.
+
+    Read from the folder's config.json itself when it is local: converting a config between the two libraries'
+    classes (gpt2 <-> hf_gpt) keeps only the architecture's fields."""
+    record = None
+    path = os.path.join(model_source, "config.json") if model_source and os.path.isdir(model_source) else None
+    if path and os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8-sig") as f:
+                record = json.load(f).get(INPUT_FORMAT_KEY)
+        except (OSError, ValueError, AttributeError):
+            record = None
+    if record is None:
+        record = getattr(config, INPUT_FORMAT_KEY, None)
+    if record is None:
+        return None
+    if not isinstance(record, dict) or record.get("transformation") not in ("gpt", "none") or (
+            record["transformation"] == "gpt"
+            and not all(isinstance(record.get(k), str) and record[k] for k in GPT_SPECIAL_TOKENS)):
+        raise InputError(f"{path or model_source}: {INPUT_FORMAT_KEY} must be {{'transformation': 'none'}} or "
+                         f"{{'transformation': 'gpt', 'start': ..., 'delimiter': ..., 'extract': ...}}, got {record!r}")
+    return dict(record)
+
+
+def resolve_input_format(data_args: GlueDataArguments, config, tokenizer, model_source: str | None) -> dict | None:
+    """The input format of this run: {'transformation': 'gpt', 'start', 'delimiter', 'extract'} (token strings),
+    {'transformation': 'none'} for a GPT-family model fed the tokenizer's own format, or None (another family, as
+    before: nothing changes for BERT and the others)."""
+    saved = saved_input_format(config, model_source)
+    mode = data_args.input_transformation
+    if mode == "auto":
+        mode = saved["transformation"] if saved else ("gpt" if is_gpt_family(config) else "none")
+    elif saved and saved["transformation"] != mode:
+        logger.warning(f"{model_source} was fine-tuned with --input_transformation {saved['transformation']}, but "
+                       f"this run uses --input_transformation {mode}: its classifier sees inputs of another form")
+    if mode == "none":
+        return {"transformation": "none"} if is_gpt_family(config) or saved else None
+    if not is_gpt_family(config) and not saved:
+        logger.warning(f"--input_transformation gpt on a {config.model_type} model: its classifier reads the position "
+                       "its own head pools (BERT: the first token), not necessarily the extract token")
+    if data_args.gpt_special_tokens is None and saved and saved["transformation"] == "gpt":
+        return {"transformation": "gpt", **{k: saved[k] for k in GPT_SPECIAL_TOKENS}}
+    special = data_args.gpt_special_tokens or "add"
+    if special == "add":
+        tokens = dict(GPT_SPECIAL_TOKENS)
+    else:
+        missing = [name for name in ("bos_token", "eos_token") if getattr(tokenizer, name, None) is None]
+        if missing:
+            raise InputError(f"{model_source or 'the tokenizer'}: --gpt_special_tokens reuse needs the tokenizer's BOS "
+                             f"and EOS tokens, but it has no {' and no '.join(missing)}; use --gpt_special_tokens add")
+        tokens = {"start": tokenizer.bos_token, "delimiter": tokenizer.eos_token, "extract": tokenizer.eos_token}
+    if saved and saved["transformation"] == "gpt" and any(saved[k] != tokens[k] for k in GPT_SPECIAL_TOKENS):
+        logger.warning(f"{model_source} was fine-tuned with the special tokens "
+                       f"{[saved[k] for k in GPT_SPECIAL_TOKENS]}, this run uses {[tokens[k] for k in GPT_SPECIAL_TOKENS]}")
+    return {"transformation": "gpt", **tokens}
+
+
+def prepare_gpt_model(tokenizer, model, input_format: dict) -> list[str]:
+    """Give the tokenizer the tokens of `input_format` and a pad token, and the model their embedding rows.
+
+    Missing start, delimiter and extract tokens are added as special tokens (never split, skipped by decode). A
+    tokenizer without a pad token gets `<|pad|>`, a token of its own rather than EOS: transformers' decoder
+    classifiers (GPT2ForSequenceClassification, LlamaFor...) find the extract token as the last token that is not
+    pad_token_id, so a pad equal to EOS would hide a final EOS (`--gpt_special_tokens reuse`); hf_models' GPT pools
+    by the attention mask, and never reads the pad row. New rows come from `model.resize_token_embeddings` (the mean
+    and covariance of the others); the model's config gets the pad id and records the input format, so evaluating the
+    saved checkpoint feeds it the same form. Returns the tokens added."""
+    added = []
+    if input_format["transformation"] == "gpt":
+        vocab = tokenizer.get_vocab()
+        new = [input_format[k] for k in GPT_SPECIAL_TOKENS if input_format[k] not in vocab]
+        new = list(dict.fromkeys(new))
+        if new:
+            tokenizer.add_tokens(new, special_tokens=True)
+            added += new
+    if tokenizer.pad_token is None:
+        tokenizer.add_special_tokens({"pad_token": GPT_PAD_TOKEN})
+        added.append(GPT_PAD_TOKEN)
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        model.resize_token_embeddings(len(tokenizer))
+        logger.info(f"Added the tokens {added} to the tokenizer; the model's embeddings grow from {rows} to "
+                    f"{len(tokenizer)} rows")
+    model.config.pad_token_id = tokenizer.pad_token_id
+    setattr(model.config, INPUT_FORMAT_KEY, dict(input_format))
+    return added
+
+
+def gpt_tokenize_function(tokenizer, task: GlueTask, max_seq_length: int, padding: bool | str, input_format: dict):
+    """A batched map function for GPT-1's input transformation (section 3.3): `<start> text <extract>`, or
+    `<start> first <delim> second <extract>` for a pair, the texts tokenized without the tokenizer's own special
+    tokens and cut (the longer first, as `truncation="longest_first"`) so that the extract token always stays: the
+    classifier reads its final state."""
+    start, delimiter, extract = (tokenizer.convert_tokens_to_ids(input_format[k]) for k in GPT_SPECIAL_TOKENS)
+    keep_end = getattr(tokenizer, "truncation_side", "right") == "left"
+
+    def cut(ids: list[int], keep: int) -> list[int]:
+        return ids[len(ids) - keep:] if keep_end else ids[:keep]
+
+    def tokenize(batch):
+        texts = [tokenizer(batch[f], add_special_tokens=False)["input_ids"] for f in task.text_fields]
+        input_ids = []
+        if len(texts) == 1:
+            budget = max_seq_length - 2  # start, extract
+            for a in texts[0]:
+                input_ids.append([start, *cut(a, min(len(a), budget)), extract])
+        else:
+            budget = max_seq_length - 3  # start, delimiter, extract
+            for a, b in zip(*texts):
+                keep_a, keep_b = _longest_first(len(a), len(b), budget)
+                input_ids.append([start, *cut(a, keep_a), delimiter, *cut(b, keep_b), extract])
+        features = {"input_ids": input_ids, "attention_mask": [[1] * len(ids) for ids in input_ids]}
+        if padding == "max_length":
+            features = dict(tokenizer.pad(features, padding="max_length", max_length=max_seq_length))
+        return features
+
+    return tokenize
+
+
+def _longest_first(length_a: int, length_b: int, budget: int) -> tuple[int, int]:
+    """How many tokens of each text to keep so that both fit `budget`: the longer is cut first, down to the shorter's
+    length, then both in turn."""
+    excess = length_a + length_b - budget
+    if excess <= 0:
+        return length_a, length_b
+    cut = min(excess, abs(length_a - length_b))
+    if length_a >= length_b:
+        length_a -= cut
+    else:
+        length_b -= cut
+    rest = excess - cut
+    return length_a - (rest + 1) // 2, length_b - rest // 2
 
 
 def parse_label_mapping(text: str | None) -> dict[str, str]:
@@ -620,6 +816,47 @@ def score_predictions_file(predictions_file: str, data_file: str, task: GlueTask
 # ----------------------------------------------------------------------------------------------------------------------
 # 5. The run: fine-tune, evaluate, predict
 # ----------------------------------------------------------------------------------------------------------------------
+def _check_double_heads(model_args: ModelArguments, config, lm_loss_coef: float) -> None:
+    """--lm_loss_coef > 0 needs hf_models' GPTDoubleHeadsModel: an InputError for any other class."""
+    if config.model_type == "hf_gpt":
+        return
+    source = model_args.model_name_or_path
+    if is_gpt_family(config):
+        raise InputError(f"--lm_loss_coef {lm_loss_coef}: the auxiliary LM loss needs hf_models' GPTDoubleHeadsModel, "
+                         f"but {source} runs through transformers' {config.model_type} classes here (--implementation "
+                         f"{model_args.implementation}), which have no such head; use --implementation hf_models, "
+                         "or --lm_loss_coef 0")
+    raise InputError(f"--lm_loss_coef {lm_loss_coef}: the auxiliary LM loss is GPT-1's fine-tuning of a GPT "
+                     f"(hf_models' GPTDoubleHeadsModel), but {source} is a {config.model_type} model; leave "
+                     "--lm_loss_coef at 0")
+
+
+class LossPartsLoggingMixin:
+    """For a `transformers.Trainer` subclass: a model whose outputs hold `classification_loss` and `lm_loss`
+    (GPTDoubleHeadsModel) gets their means logged beside the total `loss` (= classification_loss + lm_loss_coef x
+    lm_loss), over the same training steps and averaged over the processes as the Trainer averages the loss."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
+                                             num_items_in_batch=num_items_in_batch)
+        if model.training and isinstance(outputs, dict):
+            parts = [outputs.get(name) for name in ("classification_loss", "lm_loss")]
+            if all(part is not None for part in parts):
+                sums = getattr(self, "_loss_parts", None)
+                step = torch.stack([part.detach().float() for part in parts])
+                self._loss_parts = step if sums is None else sums + step
+                self._loss_parts_count = getattr(self, "_loss_parts_count", 0) + 1
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs, *args, **kwargs):
+        sums = getattr(self, "_loss_parts", None)
+        if "loss" in logs and sums is not None:
+            means = self.accelerator.gather((sums / self._loss_parts_count)[None]).mean(dim=0)
+            logs = {**logs, "classification_loss": float(means[0]), "lm_loss": float(means[1])}
+            self._loss_parts, self._loss_parts_count = None, 0
+        return super().log(logs, *args, **kwargs)
+
+
 def _select(dataset, max_samples: int | None):
     return dataset if max_samples is None else dataset.select(range(min(max_samples, len(dataset))))
 
@@ -674,7 +911,24 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
         label_fields = {}
     config = load_config(model_args, finetuning_task=task.name, **label_fields)
     tokenizer = load_tokenizer(model_args)
-    model = load_model(AutoModelForSequenceClassification, model_args, config)
+    # GPT-1's recipe: the input transformation (GPT family by default) and the auxiliary LM loss (--lm_loss_coef)
+    input_format = resolve_input_format(data_args, config, tokenizer,
+                                        model_args.config_name or model_args.model_name_or_path)
+    double_heads = data_args.lm_loss_coef > 0
+    if double_heads:
+        _check_double_heads(model_args, config, data_args.lm_loss_coef)
+        from ..gpt import GPTDoubleHeadsModel
+
+        config.lm_loss_coef = data_args.lm_loss_coef
+        model = load_model(GPTDoubleHeadsModel, model_args, config)
+    else:
+        model = load_model(AutoModelForSequenceClassification, model_args, config)
+    if input_format is not None:
+        added = prepare_gpt_model(tokenizer, model, input_format)
+        unseen = [token for token in added if token != GPT_PAD_TOKEN]
+        if unseen and not training_args.do_train:
+            logger.warning(f"{model_args.model_name_or_path} was not fine-tuned with the tokens {unseen}: their "
+                           "embeddings are new and untrained (fine-tune it with --do_train first)")
     id_map = model_to_dataset_ids(model.config, task, parse_label_mapping(data_args.label_mapping))
     max_positions = getattr(model.config, "max_position_embeddings", None)
     if max_positions is not None and data_args.max_seq_length > max_positions:
@@ -682,7 +936,10 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
                          f"({max_positions})")
 
     padding = "max_length" if data_args.pad_to_max_length else False
-    tokenize = tokenize_function(tokenizer, task, data_args.max_seq_length, padding)
+    if input_format is not None and input_format["transformation"] == "gpt":
+        tokenize = gpt_tokenize_function(tokenizer, task, data_args.max_seq_length, padding, input_format)
+    else:
+        tokenize = tokenize_function(tokenizer, task, data_args.max_seq_length, padding)
     limits = {"train": run_args.max_train_samples}
     limits.update({split: run_args.max_eval_samples for split, _ in eval_splits})
     limits.update({split: run_args.max_predict_samples for split, _ in test_splits})
@@ -696,6 +953,9 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
                 tokenize, batched=True, num_proc=run_args.preprocessing_num_workers,
                 remove_columns=list(task.text_fields), desc=f"Tokenizing {split}",
             )
+            if input_format is not None and len(processed[split]):
+                logger.info(f"{split}, first example as the model reads it: "
+                            f"{tokenizer.decode(processed[split][0]['input_ids'])!r}")
             lengths = [len(ids) for ids in processed[split]["input_ids"][:2000]]
             truncated = sum(n >= data_args.max_seq_length for n in lengths)
             logger.info(f"{split}: {len(dataset)} examples; of the first {len(lengths)}, {truncated} reach "
@@ -711,10 +971,25 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
         tokenizer, pad_to_multiple_of=8 if training_args.fp16 or training_args.bf16 else None
     )
     train_dataset = processed.get("train")
+    # GPTDoubleHeadsModel: its forward also names `lm_labels`, which the batches do not hold (they would make the
+    # Trainer think an evaluation batch unlabelled: no loss, no metrics); only its classification logits are
+    # predictions (lm_logits, batch x seq x vocab, would be gathered for nothing).
+    ignore_keys = None
+    if double_heads:
+        if training_args.label_names is None:
+            training_args.label_names = ["labels"]
+        ignore_keys = ["lm_logits", "classification_loss", "lm_loss", "hidden_states", "attentions"]
+
     class GlueTrainer(SafeSavingMixin, InOrderEvaluationMixin, Trainer):
         """Trainer whose predictions come back in dataset order (the predictions files pair them with idx)."""
 
-    trainer = GlueTrainer(
+    trainer_class = GlueTrainer
+    if double_heads:
+        class GlueDoubleHeadsTrainer(LossPartsLoggingMixin, GlueTrainer):
+            """GlueTrainer that logs both parts of GPT-1's fine-tuning loss beside their sum."""
+
+        trainer_class = GlueDoubleHeadsTrainer
+    trainer = trainer_class(
         model=model,
         args=training_args,
         train_dataset=train_dataset.remove_columns(["idx"]) if train_dataset is not None else None,
@@ -723,10 +998,15 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
         data_collator=collator,
         compute_metrics=compute_metrics,
     )
+    if input_format is not None:
+        # The GPT classifiers' forward(**kwargs) makes the Trainer believe they normalise the loss by
+        # num_items_in_batch (they return a per-batch mean): it would skip the division by the gradient accumulation
+        # steps and multiply the loss by the number of processes.
+        trainer.model_accepts_loss_kwargs = False
 
     results: dict[str, float] = {}
     if training_args.do_train:
-        train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
+        train_result = trainer.train(resume_from_checkpoint=last_checkpoint, ignore_keys_for_eval=ignore_keys)
         trainer.save_model()
         metrics = dict(train_result.metrics)
         metrics["train_samples"] = len(train_dataset)
@@ -746,7 +1026,7 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
             # With a label mapping the model's classes are not the dataset's: no loss against the dataset's ids.
             keep_labels = labelled and id_map is None
             output = trainer.predict(dataset.remove_columns(["idx"] + ([] if keep_labels else ["label"])),
-                                     metric_key_prefix=prefix)
+                                     metric_key_prefix=prefix, ignore_keys=ignore_keys)
             metrics = dict(output.metrics)
             preds = predictions_to_labels(output.predictions, task, id_map)
             if labelled:
