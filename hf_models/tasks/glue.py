@@ -998,11 +998,10 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
         data_collator=collator,
         compute_metrics=compute_metrics,
     )
-    if input_format is not None:
-        # The GPT classifiers' forward(**kwargs) makes the Trainer believe they normalise the loss by
-        # num_items_in_batch (they return a per-batch mean): it would skip the division by the gradient accumulation
-        # steps and multiply the loss by the number of processes.
-        trainer.model_accepts_loss_kwargs = False
+    # A classifier's loss is a mean over its batch. A forward(**kwargs) (transformers' BertForSequenceClassification,
+    # GPT2ForSequenceClassification, ...) makes the Trainer believe it normalises by num_items_in_batch: it would skip
+    # the division by the gradient accumulation steps and multiply the loss by the number of processes.
+    trainer.model_accepts_loss_kwargs = False
 
     results: dict[str, float] = {}
     if training_args.do_train:

@@ -1015,6 +1015,9 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
         data_args=data_args,
         metric=metric,
     )
+    # the span loss is a mean over its batch: a forward(**kwargs) (transformers' classes) must not make the Trainer
+    # skip the division by the gradient accumulation steps (see run_glue)
+    trainer.model_accepts_loss_kwargs = False
 
     task = metric_name(data_args.version_2_with_negative)
     implementation = implementation_name(model)
