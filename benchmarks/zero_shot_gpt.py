@@ -5,7 +5,7 @@ The same causal LM (default: SmolLM2-135M-Instruct, real weights) is scored thre
 1. `hf_models`: `hf_models.GPTForCausalLM` (the hf_gpt folder) through hf_models' evaluation code: LAMBADA by
    `hf_models.tasks.causal_lm.score_lambada` (lm_eval's lambada_openai protocol: context = the passage without its
    last word, target = " " + last word; accuracy = greedy decoding gives every target token; perplexity =
-   exp(-mean log p(target | context))), WikiText-2 by `rolling_loglikelihood` below (lm_eval's wikitext protocol:
+   exp(-mean log p(target | context))), WikiText-2 by `score_documents` there (lm_eval's wikitext protocol:
    documents as EleutherAI/wikitext_document_level, the task's detokenizer, each document scored whole by disjoint
    windows of max_length tokens, the first one after a prefix token; word perplexity = exp(-sum ll / sum words),
    byte perplexity = exp(-sum ll / sum bytes), bits per byte = -sum ll / (sum bytes ln 2), words and bytes of the
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import platform
 import shlex
@@ -65,89 +64,6 @@ def _task_utils():
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# lm_eval's rolling-window log-likelihood (loglikelihood_rolling of its HF model), for hf_models' side
-# ----------------------------------------------------------------------------------------------------------------------
-def lm_eval_prefix_token_id(tokenizer) -> int:
-    """The token lm_eval's HF model puts before a text scored whole (`HFLM.prefix_token_id`): the tokenizer's BOS,
-    else its EOS."""
-    token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    if token is None:
-        raise ValueError(f"{type(tokenizer).__name__} has neither a bos nor an eos token to condition the first token "
-                         "of a text on")
-    return token
-
-
-def rolling_token_windows(token_ids: Sequence[int], prefix_token_id: int, max_length: int
-                          ) -> list[tuple[list[int], list[int]]]:
-    """The windows in which lm_eval scores a whole text (`get_rolling_token_windows` with context_len=1, then
-    `make_disjoint_window` and `_loglikelihood_tokens`' input (context + continuation)[-(max_length + 1):][:-1]),
-    as (model input, scored tokens): the logits at the input's last len(scored) positions predict the scored tokens.
-
-    - the first window is [prefix] + tokens[:max_length - 1] and scores tokens[:max_length] (every token of a text
-      that fits, the first one conditioned on the prefix token only);
-    - each later window scores the next max_length tokens (fewer in the last one) with the max_length tokens before
-      its last target as input: windows never overlap in what they score, and a full window's first target sees
-      only the one token before it (context_len=1); the last, shorter window gets a full max_length input.
-    Every token is scored exactly once."""
-    if max_length < 1:
-        raise ValueError(f"max_length must be at least 1, got {max_length}")
-    tokens = list(token_ids)
-    if not tokens:
-        return []
-    first = min(max_length, len(tokens))
-    windows = [([prefix_token_id] + tokens[: first - 1], tokens[:first])]
-    predicted = first
-    while predicted < len(tokens):
-        end = predicted + min(len(tokens) - predicted, max_length)
-        windows.append((tokens[end - max_length - 1: end - 1], tokens[predicted:end]))
-        predicted = end
-    return windows
-
-
-@torch.no_grad()
-def rolling_loglikelihood(model, token_ids: Sequence[int], max_length: int, prefix_token_id: int | None = None,
-                          batch_size: int = 1) -> dict[str, float]:
-    """log p(text) under a causal LM, summed over every token, by lm_eval's rolling windows (`rolling_token_windows`).
-
-    `prefix_token_id`: the token the first one is conditioned on (default: the model config's bos, else eos token;
-    lm_eval uses the tokenizer's, `lm_eval_prefix_token_id`). Windows run `batch_size` at a time, padded on the right
-    (a causal model's real positions never attend to the padding on their right).
-    Returns {"loglikelihood": sum of log p(x_t | window), "tokens": scored tokens, "windows": forward rows}."""
-    if prefix_token_id is None:
-        config = model.config
-        prefix_token_id = config.bos_token_id if config.bos_token_id is not None else config.eos_token_id
-        if prefix_token_id is None:
-            raise ValueError("give prefix_token_id: the model's config names no bos or eos token")
-    windows = rolling_token_windows(token_ids, prefix_token_id, max_length)
-    device = next(model.parameters()).device
-    total, scored_tokens = 0.0, 0
-    for start in range(0, len(windows), batch_size):
-        batch = windows[start: start + batch_size]
-        width = max(len(inputs) for inputs, _ in batch)
-        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (inputs, _) in enumerate(batch):
-            input_ids[row, : len(inputs)] = torch.tensor(inputs)
-        output = model(input_ids=input_ids.to(device), use_cache=False)
-        logits = output.logits if hasattr(output, "logits") else output[0]  # (batch, width, vocab)
-        for row, (inputs, targets) in enumerate(batch):
-            # position t predicts token t + 1: the input's last len(targets) positions predict the targets
-            log_probs = torch.log_softmax(logits[row, len(inputs) - len(targets): len(inputs)].float(), dim=-1)
-            total += log_probs.gather(-1, torch.tensor(targets, device=device)[:, None]).double().sum().item()
-            scored_tokens += len(targets)
-    return {"loglikelihood": total, "tokens": scored_tokens, "windows": len(windows)}
-
-
-def wikitext_scores(loglikelihoods: Sequence[float], pages: Sequence[str]) -> dict[str, float]:
-    """lm_eval's wikitext aggregation over documents: word_perplexity, byte_perplexity, bits_per_byte."""
-    utils = _task_utils()
-    ll = sum(loglikelihoods)
-    words = sum(utils.count_words(page) for page in pages)
-    num_bytes = sum(utils.count_bytes(page) for page in pages)
-    return {"word_perplexity": math.exp(-ll / words), "byte_perplexity": math.exp(-ll / num_bytes),
-            "bits_per_byte": -ll / num_bytes / math.log(2), "loglikelihood": ll, "words": words, "bytes": num_bytes}
-
-
-# ----------------------------------------------------------------------------------------------------------------------
 # The runs
 # ----------------------------------------------------------------------------------------------------------------------
 def run_hf_models(args, tasks: Sequence[str]) -> dict:
@@ -155,7 +71,7 @@ def run_hf_models(args, tasks: Sequence[str]) -> dict:
     from transformers import AutoTokenizer
 
     import hf_models
-    from hf_models.tasks.causal_lm import score_lambada
+    from hf_models.tasks.causal_lm import read_documents, score_documents, score_lambada
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -178,21 +94,18 @@ def run_hf_models(args, tasks: Sequence[str]) -> dict:
         print(f"hf_models lambada: acc {scores['accuracy']:.4f} ppl {scores['perplexity']:.4f} "
               f"({scores['examples']} passages, {result['tasks']['lambada']['seconds']:.0f} s)", flush=True)
     if "wikitext" in tasks:
-        docs = utils.read_wikitext_documents(args.wikitext_file)[: args.wikitext_limit]
-        prefix = lm_eval_prefix_token_id(tokenizer)
+        # lm_eval's wikitext protocol: documents as EleutherAI/wikitext_document_level, the task's detokenizer,
+        # lm_eval's tok_encode, each document scored whole by rolling windows after the prefix token
+        pages = read_documents(args.wikitext_file, "wikitext", args.wikitext_limit)
         started = time.perf_counter()
-        per_doc, tokens, windows = [], 0, 0
-        for doc in docs:
-            # lm_eval's tok_encode: the tokenizer's defaults (its special tokens, if it adds any)
-            ids = tokenizer(utils.wikitext_detokenizer(doc))["input_ids"]
-            scores = rolling_loglikelihood(model, ids, args.max_length, prefix, args.wikitext_batch_size)
-            per_doc.append(scores["loglikelihood"])
-            tokens += scores["tokens"]
-            windows += scores["windows"]
-        metrics = wikitext_scores(per_doc, [doc["page"] for doc in docs])
-        result["tasks"]["wikitext"] = {"documents": len(docs), **metrics, "tokens": tokens, "windows": windows,
-                                       "prefix_token_id": prefix, "seconds": time.perf_counter() - started,
-                                       "per_example": per_doc}
+        scores = score_documents(model, tokenizer, pages, args.max_length, "wikitext", args.wikitext_batch_size)
+        metrics = {k: scores[k] for k in ("word_perplexity", "byte_perplexity", "bits_per_byte", "loglikelihood",
+                                          "words", "bytes")}
+        tokens, docs = scores["tokens"], pages
+        result["tasks"]["wikitext"] = {"documents": scores["documents"], **metrics, "tokens": tokens,
+                                       "windows": scores["windows"], "prefix_token_id": scores["prefix_token_id"],
+                                       "seconds": time.perf_counter() - started,
+                                       "per_example": [s["loglikelihood"] for s in scores["per_example"]]}
         print(f"hf_models wikitext: word ppl {metrics['word_perplexity']:.4f} byte ppl "
               f"{metrics['byte_perplexity']:.5f} bpb {metrics['bits_per_byte']:.5f} ({len(docs)} documents, "
               f"{tokens} tokens, {result['tasks']['wikitext']['seconds']:.0f} s)", flush=True)

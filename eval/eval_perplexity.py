@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Evaluate a causal language model (hf_models' GPT, a transformers causal LM, a folder saved by
-training/run_clm.py or a hub name) on text: `--task perplexity` or `--task lambada`.
+training/run_clm.py or a hub name) on text: `--task perplexity`, `--task lambada` or `--task documents`.
 
 `--task perplexity`: the strided sliding-window perplexity of the Hugging Face guide "Perplexity of fixed-length
 models": windows of `--max_length` tokens (default: the model's positions) every `--stride` tokens (default half a
@@ -19,6 +19,17 @@ target's perplexity, exactly as lm-evaluation-harness's `lambada_openai` task, o
 
     python eval/eval_perplexity.py --task lambada --model_name_or_path PATH \
         --text_file ../shared/data/lambada/lambada_test.jsonl --batch_size 8 --output_file /tmp/lambada.json
+
+`--task documents`: lm-evaluation-harness's `loglikelihood_rolling` over the documents of a text file, as its
+`wikitext` task: documents split at WikiText's top-level " = Title = " headings as EleutherAI/wikitext_document_level
+(`--document_split wikitext`; `lines`: one per line, `file`: the whole file), `--detokenize wikitext` for the task's
+detokenizer, each document scored whole after the tokenizer's bos (else eos) token by disjoint windows of
+`--max_length` tokens; reported: word_perplexity, byte_perplexity and bits_per_byte over the words
+(re.split(r"\\s+")) and UTF-8 bytes of the original documents, the documents and tokens scored:
+
+    python eval/eval_perplexity.py --task documents --model_name_or_path PATH \
+        --text_file ../shared/data/wikitext2/test.txt --document_split wikitext --detokenize wikitext \
+        --max_length 2048 --batch_size 4 --output_file /tmp/wikitext_documents.json
 
 Results go to `--output_file` (JSON) and/or `--output_dir` (eval_results.json and a row of the results table).
 `--implementation hf_models|transformers` runs the same checkpoint through either library's classes.

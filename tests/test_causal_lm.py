@@ -1,8 +1,10 @@
 """Causal language modelling (hf_models.tasks.causal_lm, training/run_clm.py, eval/eval_perplexity.py): a tiny GPT
 trained from scratch learns and resumes; perplexity = exp(loss) and the Trainer's eval loss is the sliding-window
 NLL over the same blocks; the sliding window equals brute-force scoring (non-overlapping chunks, stride 1, a text
-that fits); LAMBADA scoring equals a hand computation; the trained tokenizers round-trip; bad input is one clear
-error. Real-data checks (the GPT-2 tokenizer, LAMBADA, PTB word counts) skip without ../shared/data."""
+that fits); LAMBADA scoring equals a hand computation, and encodes as lm-evaluation-harness (a tokenizer that adds a
+BOS included, against lm_eval itself where it is installed); lm_eval's rolling windows equal brute-force scoring and
+`--task documents` its document-level protocol; the trained tokenizers round-trip; bad input is one clear error.
+Real-data checks (the GPT-2 tokenizer, LAMBADA, PTB word counts) skip without ../shared/data."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,16 +33,25 @@ from hf_models.tasks.causal_lm import (
     group_texts,
     is_word_level,
     lambada_split,
+    lm_eval_encode,
+    lm_eval_prefix_token_id,
     load_lm_tokenizer,
     new_model_config,
     plan_windows,
+    read_documents,
     read_lambada,
+    rolling_loglikelihood,
+    rolling_loglikelihoods,
+    rolling_token_windows,
+    score_documents,
     score_lambada,
     sliding_window_nll,
     sliding_window_perplexity,
+    split_documents,
     text_to_ids,
     train_bpe_tokenizer,
     train_word_tokenizer,
+    wikitext_detokenizer,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -473,6 +485,257 @@ def test_eval_command_prints_one_line_error(saved_tiny_lm, tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.strip().splitlines()[-1] == (
         f"eval_perplexity.py: error: {bad}, line 2: no 'text' field (give the passage's field with --text_field)")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# lm-evaluation-harness's encoding with a tokenizer that adds a BOS token
+# ----------------------------------------------------------------------------------------------------------------------
+BOS_WORDS = ["<s>", "</s>", "<unk>", "the", "man", "saw", "a", "dog", "big", "red", "house", "walked", "into", "=",
+             "Alpha", "Beta", "-", "(", ")", ",", "."]
+
+
+def bos_word_tokenizer():
+    """A word-level tokenizer whose post-processor puts "<s>" before every text, as Llama's or OPT's do."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(BOS_WORDS)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B",
+                                                        special_tokens=[("<s>", 0)])
+    return PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def test_lambada_with_a_bos_tokenizer_encodes_as_lm_eval():
+    tokenizer = bos_word_tokenizer()
+    ids = {w: i for i, w in enumerate(BOS_WORDS)}
+    assert tokenizer("the man")["input_ids"] == [0, 3, 4]  # the tokenizer's default adds the BOS
+    # lm_eval's _encode_pair with HFLM.tok_encode's defaults: the context keeps the BOS, the continuation is the
+    # whole text's tokens after the context's
+    assert encode_pair(tokenizer, "the man saw", " dog") == ([0, 3, 4, 5], [7])
+    assert encode_pair(tokenizer, "the man ", "saw") == ([0, 3, 4], [5])
+    # an empty context: the prefix token (the bos), the continuation without special tokens ...
+    assert encode_pair(tokenizer, "", "dog") == ([0], [7])
+    # ... unless it starts with the prefix token itself; a text that starts with the bos string gets no second one
+    assert encode_pair(tokenizer, "", "<s> dog") == ([0], [7])
+    assert encode_pair(tokenizer, "<s> the", " man") == ([0, 3], [4])
+
+    model = tiny_gpt(len(BOS_WORDS), n_positions=16, init=0.5)
+    passages = ["the man saw a dog", "a big red house", "dog"]
+    expected = []
+    for context, target in [([0, 3, 4, 5, 6], ids["dog"]), ([0, 6, 8, 9], ids["house"]), ([0], ids["dog"])]:
+        with torch.no_grad():
+            log_probs = torch.log_softmax(model(torch.tensor([context])).logits[0, -1].double(), -1)
+        expected.append((log_probs[target].item(), log_probs.argmax().item() == target))
+    for padding_side in ("right", "left"):
+        scores = score_lambada(model, tokenizer, passages, max_length=16, batch_size=2, padding_side=padding_side)
+        assert [s["log_likelihood"] for s in scores["per_example"]] == pytest.approx([e[0] for e in expected],
+                                                                                     rel=1e-5)
+        assert [s["is_greedy"] for s in scores["per_example"]] == [e[1] for e in expected]
+
+
+LM_EVAL_PYTHON = os.environ.get("LM_EVAL_PYTHON", "/tmp/lmeval/bin/python")
+LM_EVAL_ENCODING = r"""
+import json, sys
+from transformers import AutoTokenizer
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+lm = HFLM.__new__(HFLM)  # lm_eval's HF model without a model: its encoding only
+lm.tokenizer = AutoTokenizer.from_pretrained(sys.argv[1])
+lm.add_bos_token, lm.custom_prefix_token_id, lm.backend, lm.enable_thinking = None, None, "causal", None
+lm._loglikelihood_tokens = lambda requests, disable_tqdm=False: [[c, x] for _, c, x in requests]
+pairs, texts = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+requests = [Instance(request_type="loglikelihood", doc={}, arguments=tuple(p), idx=i) for i, p in enumerate(pairs)]
+print(json.dumps({"pairs": lm.loglikelihood(requests, disable_tqdm=True), "texts": [lm.tok_encode(t) for t in texts],
+                  "prefix": lm.prefix_token_id}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(LM_EVAL_PYTHON), reason=f"no Python with lm_eval at {LM_EVAL_PYTHON} "
+                                                               "(set LM_EVAL_PYTHON)")
+def test_encoding_against_lm_eval_itself(tmp_path):
+    """lm_eval's own HFLM encodes LAMBADA pairs and whole documents as encode_pair / lm_eval_encode do, for a
+    tokenizer that adds a BOS and for one that adds nothing."""
+    bos = bos_word_tokenizer()
+    plain = train_bpe_tokenizer(["the man saw a dog walked into the big red house"] * 5, vocab_size=270)
+    pairs = [["the man saw", " dog"], ["", "dog"], ["", "<s> dog"], ["the man ", "saw"], ["<s> the", " man"],
+             ["the  big", " red"], ["a", " big red house"]]
+    texts = ["the man saw a dog", "<s> the man", " = Alpha = \n the man ( a dog ) \n", "", "<|endoftext|>the"]
+    for name, tokenizer in (("bos", bos), ("plain", plain)):
+        tokenizer.save_pretrained(tmp_path / name)
+        proc = subprocess.run([LM_EVAL_PYTHON, "-c", LM_EVAL_ENCODING, str(tmp_path / name), json.dumps(pairs),
+                               json.dumps(texts)], capture_output=True, text=True, timeout=300, check=False,
+                              env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert [list(map(list, encode_pair(tokenizer, *p))) for p in pairs] == report["pairs"], name
+        assert [lm_eval_encode(tokenizer, t) for t in texts] == report["texts"], name
+        assert lm_eval_prefix_token_id(tokenizer) == report["prefix"]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# lm-evaluation-harness's rolling windows (loglikelihood_rolling) and documents
+# ----------------------------------------------------------------------------------------------------------------------
+def rolling_gpt() -> GPTForCausalLM:
+    model = tiny_gpt(50, n_positions=32, init=0.2)
+    model.config.bos_token_id, model.config.eos_token_id = 1, 2
+    return model
+
+
+def test_rolling_windows_are_lm_evals():
+    # derived by hand from lm_eval.utils.get_rolling_token_windows(context_len=1) + make_disjoint_window +
+    # _loglikelihood_tokens' input (context + continuation)[-(max_length + 1):][:-1]
+    assert rolling_token_windows([11, 12, 13, 14, 15, 16, 17], 0, 3) == [
+        ([0, 11, 12], [11, 12, 13]),
+        ([13, 14, 15], [14, 15, 16]),
+        ([14, 15, 16], [17]),  # the last, short window keeps a full max_length input
+    ]
+    assert rolling_token_windows([5, 6], 9, 4) == [([9, 5], [5, 6])]
+    assert rolling_token_windows([], 9, 4) == []
+    for n in range(1, 30):
+        windows = rolling_token_windows(list(range(100, 100 + n)), 0, 4)
+        assert [t for _, targets in windows for t in targets] == list(range(100, 100 + n))  # each token once
+        assert all(len(inputs) <= 4 and len(targets) <= len(inputs) for inputs, targets in windows)
+    with pytest.raises(InputError, match="--max_length must be at least 1"):
+        rolling_token_windows([1, 2], 0, 0)
+
+
+def brute_force_loglikelihood(model, tokens: list[int], prefix: int, max_length: int) -> float:
+    """Each token scored by its own forward pass over the context lm_eval's rolling windows give it: tokens
+    0..L-1 see [prefix] + every token before them; a later token i, in the window whose targets end at
+    end = min(L * (i // L + 1), n), sees tokens[end - L - 1: i]."""
+    n, total = len(tokens), 0.0
+    for i, token in enumerate(tokens):
+        if i < max_length:
+            context = [prefix] + tokens[:i]
+        else:
+            end = min(max_length * (i // max_length + 1), n)
+            context = tokens[end - max_length - 1: i]
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([context])).logits[0, -1]
+        total += torch.log_softmax(logits.double(), dim=-1)[token].item()
+    return total
+
+
+@pytest.mark.parametrize("length,batch_size", [(23, 1), (24, 3), (5, 2)])
+def test_rolling_loglikelihood_equals_brute_force(length, batch_size):
+    model = rolling_gpt()
+    rng = random.Random(length)
+    tokens = [rng.randrange(3, 50) for _ in range(length)]
+    max_length = 8
+    result = rolling_loglikelihood(model, tokens, max_length, prefix_token_id=1, batch_size=batch_size)
+    expected = brute_force_loglikelihood(model, tokens, 1, max_length)
+    assert result["tokens"] == length
+    assert result["windows"] == math.ceil(length / max_length)
+    assert result["loglikelihood"] == pytest.approx(expected, rel=1e-5, abs=1e-5)
+    # the prefix comes from the config's bos token when not given
+    assert rolling_loglikelihood(model, tokens, max_length)["loglikelihood"] == \
+        pytest.approx(result["loglikelihood"], rel=1e-6)
+
+
+def test_rolling_loglikelihood_of_a_text_that_fits_is_one_forward_pass():
+    model = rolling_gpt()
+    tokens = [7, 8, 9, 10, 11, 12]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([[1] + tokens[:-1]])).logits[0]
+    expected = torch.log_softmax(logits.double(), -1).gather(-1, torch.tensor(tokens)[:, None]).sum().item()
+    assert rolling_loglikelihood(model, tokens, 16, 1)["loglikelihood"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_rolling_loglikelihoods_batch_the_windows_of_several_documents():
+    model = rolling_gpt()
+    rng = random.Random(3)
+    documents = [[rng.randrange(3, 50) for _ in range(n)] for n in (3, 17, 0, 8, 1, 12, 25)]
+    expected = [brute_force_loglikelihood(model, doc, 2, 8) for doc in documents]
+    for batch_size in (1, 4, 7):  # windows of different lengths share a forward pass, padded on the right
+        got = rolling_loglikelihoods(model, documents, 8, prefix_token_id=2, batch_size=batch_size)
+        assert [g["loglikelihood"] for g in got] == pytest.approx(expected, rel=1e-5, abs=1e-5)
+        assert [g["tokens"] for g in got] == [len(doc) for doc in documents]
+        assert [g["windows"] for g in got] == [math.ceil(len(doc) / 8) for doc in documents]
+
+
+def test_prefix_token_is_lm_evals():
+    class Tok:
+        bos_token_id, eos_token_id = None, 2
+
+    assert lm_eval_prefix_token_id(Tok()) == 2
+    Tok.bos_token_id = 1
+    assert lm_eval_prefix_token_id(Tok()) == 1
+    Tok.bos_token_id = Tok.eos_token_id = None
+    with pytest.raises(InputError, match="neither a bos nor an eos"):
+        lm_eval_prefix_token_id(Tok())
+
+
+DOCUMENTS_TEXT = (" \r\n = Alpha = \r\n \r\n the man saw a dog , the big @-@ red house . \r\n = = Early = = \r\n"
+                  " a dog ( walked ) into the house \r\n = Beta = \r\n the man walked \r\n")
+
+
+def test_split_documents():
+    assert split_documents(DOCUMENTS_TEXT, "wikitext") == [
+        (" = Alpha = \n \n the man saw a dog , the big @-@ red house . \n = = Early = = \n a dog ( walked ) into the "
+         "house "), " = Beta = \n the man walked \n"]
+    assert split_documents("a b\r\n \n c\rd", "lines") == ["a b", " c", "d"]
+    assert split_documents("a b\r\n \n c", "file") == ["a b\n \n c"]
+    assert split_documents("no heading\nhere", "wikitext") == ["no heading\nhere"]  # one document, as the file
+    with pytest.raises(InputError, match="--document_split must be one of wikitext, lines, file"):
+        split_documents("a", "paragraphs")
+
+
+def test_score_documents_equals_hand_computation():
+    tokenizer = bos_word_tokenizer()
+    model = tiny_gpt(len(BOS_WORDS), n_positions=16, init=0.5)
+    pages = split_documents(DOCUMENTS_TEXT, "wikitext")
+    for detokenize in ("none", "wikitext"):
+        texts = [wikitext_detokenizer(p) for p in pages] if detokenize == "wikitext" else pages
+        # lm_eval: the tokenizer's default special tokens (here a BOS), then the bos as prefix token
+        ids = [tokenizer(t)["input_ids"] for t in texts]
+        assert all(i[0] == 0 for i in ids)
+        expected = [brute_force_loglikelihood(model, i, 0, 6) for i in ids]
+        scores = score_documents(model, tokenizer, pages, max_length=6, detokenize=detokenize, batch_size=3)
+        assert [s["loglikelihood"] for s in scores["per_example"]] == pytest.approx(expected, rel=1e-5)
+        words = [len(re.split(r"\s+", p)) for p in pages]  # of the original pages, with re.split's empty ends
+        num_bytes = sum(len(p.encode("utf-8")) for p in pages)
+        assert [s["words"] for s in scores["per_example"]] == words and scores["bytes"] == num_bytes
+        assert scores["documents"] == 2 and scores["tokens"] == sum(map(len, ids))
+        assert scores["word_perplexity"] == pytest.approx(math.exp(-sum(expected) / sum(words)), rel=1e-5)
+        assert scores["byte_perplexity"] == pytest.approx(math.exp(-sum(expected) / num_bytes), rel=1e-5)
+        assert scores["bits_per_byte"] == pytest.approx(-sum(expected) / num_bytes / math.log(2), rel=1e-5)
+    assert wikitext_detokenizer(pages[0]).startswith(" = Alpha =\n\nthe man saw a dog, the big-red house.\n")
+    with pytest.raises(InputError, match="--detokenize must be one of none, wikitext"):
+        score_documents(model, tokenizer, pages, 6, detokenize="moses")
+
+
+def test_eval_command_documents(saved_tiny_lm, tmp_path):
+    main = load_script(EVAL_PERPLEXITY).main
+    text = tmp_path / "wiki.txt"
+    text.write_text(" = Alpha = \n the man saw a dog \n = = Early = = \n a woman walked into the big red house with a "
+                    "small dog \n = Beta = \n the man ran home \n = Gamma = \n a dog \n", encoding="utf-8")
+    results = {}
+    for implementation in ("hf_models", "transformers"):
+        output = tmp_path / f"documents-{implementation}.json"
+        results[implementation] = main([
+            "--task", "documents", "--model_name_or_path", str(saved_tiny_lm), "--implementation", implementation,
+            "--text_file", str(text), "--detokenize", "wikitext", "--max_length", "8", "--batch_size", "3",
+            "--max_samples", "2", "--write_predictions", "--output_file", str(output), "--disable_tqdm", "true"])
+        assert json.loads(output.read_text())["word_perplexity"] == results[implementation]["word_perplexity"]
+    ours, theirs = results["hf_models"], results["transformers"]
+    assert ours["word_perplexity"] == pytest.approx(theirs["word_perplexity"], rel=1e-5)
+    assert ours["documents"] == 2 and ours["document_split"] == "wikitext" and ours["max_length"] == 8
+    pages = read_documents(text, "wikitext", max_samples=2)
+    assert ours["words"] == sum(len(re.split(r"\s+", p)) for p in pages)
+    tokenizer = load_lm_tokenizer(str(saved_tiny_lm))
+    model = GPTForCausalLM.from_pretrained(saved_tiny_lm).eval()
+    expected = [brute_force_loglikelihood(model, tokenizer(wikitext_detokenizer(p))["input_ids"],
+                                          tokenizer.eos_token_id, 8) for p in pages]  # no bos: the eos is the prefix
+    assert [p["loglikelihood"] for p in ours["predictions"]] == pytest.approx(expected, rel=1e-5)
+    assert ours["tokens"] == sum(p["tokens"] for p in ours["predictions"])
+    assert [p["windows"] for p in ours["predictions"]] == [math.ceil(p["tokens"] / 8) for p in ours["predictions"]]
+    assert ours["windows"] > 2  # a document longer than one window
+    lines = main(["--task", "documents", "--model_name_or_path", str(saved_tiny_lm), "--text_file", str(text),
+                  "--document_split", "lines", "--output_dir", str(tmp_path / "out"), "--disable_tqdm", "true"])
+    assert lines["documents"] == 8 and lines["detokenize"] == "none" and lines["max_length"] == 16
+    assert (tmp_path / "out" / "eval_results.json").is_file()
 
 
 # ----------------------------------------------------------------------------------------------------------------------

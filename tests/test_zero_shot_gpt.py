@@ -1,8 +1,9 @@
-"""benchmarks/zero_shot_gpt.py and the local lm-evaluation-harness tasks (benchmarks/lm_eval_tasks): lm_eval's
-rolling-window log-likelihood equals a brute-force, one-forward-per-token sum on a tiny random GPT for a text longer
-than the window; the windows are lm_eval's (a hand-derived case, and lm_eval's own functions when a Python with
-lm_eval is at hand); WikiText is split into documents as EleutherAI/wikitext_document_level; the task YAMLs name
-lm_eval's prompts and metrics and functions that exist. Real-data checks skip without ../shared/data."""
+"""benchmarks/zero_shot_gpt.py and the local lm-evaluation-harness tasks (benchmarks/lm_eval_tasks): the rolling
+windows of hf_models.tasks.causal_lm are lm_eval's own (when a Python with lm_eval is at hand; their brute-force
+checks are in tests/test_causal_lm.py); WikiText is split into documents as EleutherAI/wikitext_document_level; the
+tasks' copies of the document split, detokenizer and counts (lm_eval imports them without hf_models) equal the
+package's on made-up text and the real file; the task YAMLs name lm_eval's prompts and metrics and functions that
+exist. Real-data checks skip without ../shared/data."""
 
 from __future__ import annotations
 
@@ -14,99 +15,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 from conftest import requires_shared_data, shared_data_dir
 
 from benchmarks import zero_shot_gpt
-from hf_models.gpt import GPTConfig, GPTForCausalLM
+from hf_models.tasks import causal_lm
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS_DIR = ROOT / "benchmarks" / "lm_eval_tasks"
 LM_EVAL_PYTHON = os.environ.get("LM_EVAL_PYTHON", "/tmp/lmeval/bin/python")
 utils = zero_shot_gpt._task_utils()
-
-
-def tiny_gpt(vocab_size: int = 50, n_positions: int = 32, seed: int = 0) -> GPTForCausalLM:
-    torch.manual_seed(seed)
-    config = GPTConfig(vocab_size=vocab_size, n_positions=n_positions, n_embd=16, n_layer=2, n_head=2,
-                       embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0, initializer_range=0.2,
-                       bos_token_id=1, eos_token_id=2)
-    return GPTForCausalLM(config).eval()
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# Rolling windows
-# ----------------------------------------------------------------------------------------------------------------------
-def test_rolling_windows_are_lm_evals():
-    # derived by hand from lm_eval.utils.get_rolling_token_windows(context_len=1) + make_disjoint_window +
-    # _loglikelihood_tokens' input (context + continuation)[-(max_length + 1):][:-1]
-    assert zero_shot_gpt.rolling_token_windows([11, 12, 13, 14, 15, 16, 17], 0, 3) == [
-        ([0, 11, 12], [11, 12, 13]),
-        ([13, 14, 15], [14, 15, 16]),
-        ([14, 15, 16], [17]),  # the last, short window keeps a full max_length input
-    ]
-    assert zero_shot_gpt.rolling_token_windows([5, 6], 9, 4) == [([9, 5], [5, 6])]
-    assert zero_shot_gpt.rolling_token_windows([], 9, 4) == []
-    for n in range(1, 30):
-        windows = zero_shot_gpt.rolling_token_windows(list(range(100, 100 + n)), 0, 4)
-        assert [t for _, targets in windows for t in targets] == list(range(100, 100 + n))  # each token once
-        assert all(len(inputs) <= 4 and len(targets) <= len(inputs) for inputs, targets in windows)
-
-
-def brute_force_loglikelihood(model, tokens: list[int], prefix: int, max_length: int) -> float:
-    """Each token scored by its own forward pass over the context lm_eval's rolling windows give it: tokens
-    0..L-1 see [prefix] + every token before them; a later token i, in the window whose targets end at
-    end = min(L * (i // L + 1), n), sees tokens[end - L - 1: i]."""
-    n, total = len(tokens), 0.0
-    for i, token in enumerate(tokens):
-        if i < max_length:
-            context = [prefix] + tokens[:i]
-        else:
-            end = min(max_length * (i // max_length + 1), n)
-            context = tokens[end - max_length - 1: i]
-        with torch.no_grad():
-            logits = model(input_ids=torch.tensor([context])).logits[0, -1]
-        total += torch.log_softmax(logits.double(), dim=-1)[token].item()
-    return total
-
-
-@pytest.mark.parametrize("length,batch_size", [(23, 1), (24, 3), (5, 2)])
-def test_rolling_loglikelihood_equals_brute_force(length, batch_size):
-    model = tiny_gpt()
-    rng = random.Random(length)
-    tokens = [rng.randrange(3, 50) for _ in range(length)]
-    max_length = 8
-    result = zero_shot_gpt.rolling_loglikelihood(model, tokens, max_length, prefix_token_id=1, batch_size=batch_size)
-    expected = brute_force_loglikelihood(model, tokens, 1, max_length)
-    assert result["tokens"] == length
-    assert result["windows"] == math.ceil(length / max_length)
-    assert result["loglikelihood"] == pytest.approx(expected, rel=1e-5, abs=1e-5)
-    # the prefix comes from the config's bos token when not given
-    assert zero_shot_gpt.rolling_loglikelihood(model, tokens, max_length)["loglikelihood"] == \
-        pytest.approx(result["loglikelihood"], rel=1e-6)
-
-
-def test_rolling_loglikelihood_of_a_text_that_fits_is_one_forward_pass():
-    model = tiny_gpt()
-    tokens = [7, 8, 9, 10, 11, 12]
-    with torch.no_grad():
-        logits = model(input_ids=torch.tensor([[1] + tokens[:-1]])).logits[0]
-    expected = torch.log_softmax(logits.double(), -1).gather(-1, torch.tensor(tokens)[:, None]).sum().item()
-    assert zero_shot_gpt.rolling_loglikelihood(model, tokens, 16, 1)["loglikelihood"] == pytest.approx(expected,
-                                                                                                       rel=1e-6)
-
-
-def test_prefix_token_is_lm_evals():
-    class Tok:
-        bos_token_id, eos_token_id = None, 2
-
-    assert zero_shot_gpt.lm_eval_prefix_token_id(Tok()) == 2
-    Tok.bos_token_id = 1
-    assert zero_shot_gpt.lm_eval_prefix_token_id(Tok()) == 1
-    Tok.bos_token_id = Tok.eos_token_id = None
-    with pytest.raises(ValueError, match="neither a bos nor an eos"):
-        zero_shot_gpt.lm_eval_prefix_token_id(Tok())
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -139,7 +57,7 @@ def test_wikitext_detokenizer_and_counts():
     assert utils.process_results({"page": " a b "}, [-3.0]) == {"word_perplexity": (-3.0, 4),
                                                                 "byte_perplexity": (-3.0, 5),
                                                                 "bits_per_byte": (-3.0, 5)}
-    scores = zero_shot_gpt.wikitext_scores([-3.0, -5.0], [" a b ", "cc"])
+    scores = causal_lm.document_scores([-3.0, -5.0], [" a b ", "cc"])
     assert scores["word_perplexity"] == pytest.approx(math.exp(8.0 / 5))
     assert scores["byte_perplexity"] == pytest.approx(math.exp(8.0 / 7))
     assert scores["bits_per_byte"] == pytest.approx(8.0 / 7 / math.log(2))
@@ -163,6 +81,61 @@ def test_local_datasets_load_from_files(tmp_path):
         utils.load_lambada_openai(data_file=str(lambada))
     with pytest.raises(FileNotFoundError, match="missing.jsonl: no such file"):
         utils.load_lambada_openai(data_file=str(tmp_path / "missing.jsonl"))
+
+
+def made_up_wikitext(seed: int, articles: int = 30) -> str:
+    """Random WikiText-like text: top-level and section headings, WikiText's tokenisation marks, quotes, brackets,
+    degrees, " N ", contractions, Korean, blank and whitespace-only lines, "\\r\\n" line ends."""
+    rng = random.Random(seed)
+    pieces = ["the", "cat", "@-@", "@,@", "@.@", ",", ".", ":", ";", "!", "?", "(", ")", "[", "]", "{", "}", '"', "'",
+              "s '", "'s", "N", chr(176), "1", "000", "한국어", "문장", "=", "= =", "= = = = =", "<unk>", "Alpha", "/' 3/", "é"]
+    lines = [" "] if rng.random() < 0.5 else []
+    for _ in range(articles):
+        lines += [f" = {rng.choice(['Alpha', 'Beta', '한국'])} = ", " "]
+        for _ in range(rng.randrange(1, 6)):
+            kind = rng.random()
+            if kind < 0.2:
+                lines.append(f" {'= ' * rng.randrange(2, 5)}Section {'= ' * rng.randrange(2, 5)}")
+            elif kind < 0.3:
+                lines.append(rng.choice(["", " ", "  \t"]))
+            else:
+                lines.append(" " + " ".join(rng.choice(pieces) for _ in range(rng.randrange(1, 25))) + " ")
+    return "\r\n".join(lines) + rng.choice(["", "\n", " \n \n"])
+
+
+def assert_task_utils_equal_the_package(path: Path):
+    pages = [d["page"] for d in utils.read_wikitext_documents(path)]
+    assert pages == causal_lm.read_documents(path, "wikitext")
+    for page in pages:
+        assert utils.wikitext_detokenizer({"page": page}) == causal_lm.wikitext_detokenizer(page)
+        assert utils.count_words(page) == causal_lm.count_words(page)
+        assert utils.count_bytes(page) == causal_lm.count_bytes(page)
+    ll = [-1.5 - i for i in range(len(pages))]
+    per_doc = [utils.process_results({"page": page}, [x]) for page, x in zip(pages, ll)]
+    words, num_bytes = sum(r["word_perplexity"][1] for r in per_doc), sum(r["byte_perplexity"][1] for r in per_doc)
+    scores = causal_lm.document_scores(ll, pages)
+    assert (scores["words"], scores["bytes"]) == (words, num_bytes)
+    assert scores["word_perplexity"] == math.exp(-sum(ll) / words)
+    return pages
+
+
+def test_task_utils_equal_the_packages_functions(tmp_path):
+    """benchmarks/lm_eval_tasks/utils.py keeps its own copies (lm_eval imports it without hf_models): the documents,
+    detokenised pages and counts must be the package's (`--task documents`), on made-up WikiText-like text."""
+    text = made_up_wikitext(0) + WIKITEXT
+    path = tmp_path / "wiki.txt"
+    path.write_bytes(text.encode("utf-8"))
+    assert len(assert_task_utils_equal_the_package(path)) > 30
+    for seed in range(1, 40):
+        text = made_up_wikitext(seed, articles=3)
+        assert utils.split_wikitext_documents(text) == causal_lm.split_wikitext_documents(text)
+        for page in utils.split_wikitext_documents(text):
+            assert utils.wikitext_detokenizer({"page": page}) == causal_lm.wikitext_detokenizer(page)
+
+
+@requires_shared_data
+def test_task_utils_equal_the_packages_functions_on_wikitext2():
+    assert len(assert_task_utils_equal_the_package(shared_data_dir() / "wikitext2" / "test.txt")) == 62
 
 
 @requires_shared_data
@@ -254,7 +227,7 @@ def test_against_lm_eval_itself():
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     for tokens, max_length, expected in report["windows"]:
-        assert [list(w) for w in zero_shot_gpt.rolling_token_windows(tokens, 7, max_length)] == expected
+        assert [list(w) for w in causal_lm.rolling_token_windows(tokens, 7, max_length)] == expected
     assert report["same"]
     if wiki:
         assert report["sizes"] == {"lambada_openai_local": 5153, "wikitext_local": 62}

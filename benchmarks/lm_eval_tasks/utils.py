@@ -7,6 +7,9 @@
   split into documents as EleutherAI's `wikitext_document_level` dataset does (`split_wikitext_documents`), then the
   task's own `wikitext_detokenizer` and `process_results` (reproduced here from lm_eval's
   `tasks/wikitext/preprocess_wikitext.py`, version 2.0 of the task, so that this module imports without lm_eval).
+  hf_models has the same functions (`hf_models.tasks.causal_lm`, `eval/eval_perplexity.py --task documents`); this
+  module keeps its own copies so that lm_eval imports it without hf_models, and `tests/test_zero_shot_gpt.py` checks
+  that they give the package's documents, detokenised pages and counts.
 
 Paths: the YAML's `dataset_kwargs.data_file` (relative paths are tried from the working directory, then from the
 repository root; the default is the repository's sibling `../shared/data`); `--metadata '{"lambada_file": PATH}'`

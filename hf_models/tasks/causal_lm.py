@@ -25,6 +25,13 @@ Evaluation (`eval/eval_perplexity.py`):
 - `score_lambada`: LAMBADA last-word prediction with the GPT-2 paper's protocol as lm-evaluation-harness's
   `lambada_openai` task runs it: context = the passage without its last word, target = " " + last word; correct iff
   greedy decoding reproduces every target token; perplexity = exp(-mean over passages of log p(target | context)).
+  Encoded as lm-evaluation-harness's HF model encodes (`encode_pair`, `lm_eval_encode`: the tokenizer's own special
+  tokens, so a tokenizer that adds a BOS gets it before the context there and here).
+- `score_documents`: lm-evaluation-harness's `loglikelihood_rolling` over documents, as its wikitext task: a file
+  split into documents (`split_documents`: WikiText's top-level headings as EleutherAI/wikitext_document_level, one
+  per line, or the whole file), optionally detokenised (`wikitext_detokenizer`), each scored whole after a prefix
+  token by disjoint windows of max_length tokens (`rolling_token_windows`, `rolling_loglikelihoods`); word and byte
+  perplexity and bits per byte over the original pages' words and bytes (`document_scores`).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -895,21 +903,48 @@ def lambada_split(passage: str) -> tuple[str, str]:
     return " ".join(words[:-1]), " " + words[-1]
 
 
+def lm_eval_prefix_token_id(tokenizer) -> int:
+    """The token lm-evaluation-harness's HF model (`HFLM.prefix_token_id`) conditions on where there is no context
+    (a text scored whole, an empty LAMBADA context): the tokenizer's bos token, else its eos token."""
+    token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    if token is None:
+        raise InputError(f"the tokenizer ({type(tokenizer).__name__}) has neither a bos nor an eos token to condition "
+                         "the first token of a text on")
+    return token
+
+
+def lm_eval_encode(tokenizer, text: str, add_special_tokens: bool | None = None) -> list[int]:
+    """lm-evaluation-harness's `HFLM.tok_encode`: the token ids of `text` with the tokenizer's own special-token
+    handling (`add_special_tokens=None`: its default, e.g. a Llama or OPT tokenizer's BOS), except that a text
+    already starting with the prefix token's string gets none added; True/False force it."""
+    kwargs = {} if add_special_tokens is None else {"add_special_tokens": add_special_tokens}
+    if add_special_tokens is None:
+        prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        if prefix is not None and text.startswith(tokenizer.decode([prefix])):
+            kwargs["add_special_tokens"] = False
+    return list(tokenizer(text, verbose=False, **kwargs)["input_ids"])
+
+
 def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """lm-evaluation-harness's `_encode_pair`: trailing spaces of the context move to the continuation; the
-    continuation's tokens are those of tokenize(context + continuation) after the context's tokens (so merges across
-    the boundary are as in the whole text); no special tokens. An empty context is the eos token."""
+    """lm-evaluation-harness's `loglikelihood` encoding (`_encode_pair` for a causal model): trailing spaces of the
+    context move to the continuation; context ids = tok_encode(context), continuation ids = tok_encode(context +
+    continuation) after as many tokens (so merges across the boundary are as in the whole text), both with the
+    tokenizer's default special tokens (`lm_eval_encode`: a tokenizer that adds a BOS puts it before the context).
+    An empty context is the prefix token (`lm_eval_prefix_token_id`) before the continuation encoded without special
+    tokens, or the continuation's own first token when that is the prefix token."""
+    if context.strip() == "":  # lm_eval: context == ""; one of spaces only would leave _encode_pair no context
+        continuation = context + continuation
+        prefix = lm_eval_prefix_token_id(tokenizer)
+        continuation_ids = lm_eval_encode(tokenizer, continuation, add_special_tokens=False)
+        if continuation_ids and continuation_ids[0] == prefix:
+            return continuation_ids[:1], continuation_ids[1:]
+        return [prefix], continuation_ids
     n_spaces = len(context) - len(context.rstrip())
     if n_spaces > 0:
         continuation = context[-n_spaces:] + continuation
         context = context[:-n_spaces]
-    if context == "":
-        if tokenizer.eos_token_id is None:
-            raise InputError("a passage of one word has no context, and the tokenizer has no eos token to stand for "
-                             "one")
-        return [tokenizer.eos_token_id], tokenizer(continuation, add_special_tokens=False)["input_ids"]
-    whole = tokenizer(context + continuation, add_special_tokens=False, verbose=False)["input_ids"]
-    context_ids = tokenizer(context, add_special_tokens=False, verbose=False)["input_ids"]
+    whole = lm_eval_encode(tokenizer, context + continuation)
+    context_ids = lm_eval_encode(tokenizer, context)
     return context_ids, whole[len(context_ids):]
 
 
@@ -980,20 +1015,246 @@ def score_lambada(model, tokenizer, passages: Sequence[str], max_length: int, ba
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# 10. The evaluation command
+# 10. Documents: lm-evaluation-harness's loglikelihood_rolling (its wikitext task's protocol)
+# ----------------------------------------------------------------------------------------------------------------------
+DOCUMENT_SPLITS = ("wikitext", "lines", "file")
+DETOKENIZERS = ("none", "wikitext")
+
+
+def split_wikitext_documents(text: str) -> list[str]:
+    """The documents (Wikipedia articles) of a WikiText file, as EleutherAI's `wikitext_document_level` dataset
+    builds its `page` field: the text split on "\\n"; a line that is a top-level heading (" = Title = ": after
+    writing "= = =" as "===" and "= =" as "==", it starts with "= " and ends with " =") starts a new document; the
+    lines before it (joined by "\\n") are one document unless they are only whitespace. The last document is always
+    kept, even when empty. Section headings (" = = Career = = ") stay inside their document."""
+    documents: list[str] = []
+    lines: list[str] = []
+    for line in text.split("\n"):
+        heading = line.replace("= = =", "===").replace("= =", "==").strip()
+        if heading.startswith("= ") and heading.endswith(" ="):
+            page = "\n".join(lines)
+            if page.strip():
+                documents.append(page)
+            lines = []
+        lines.append(line)
+    documents.append("\n".join(lines))
+    return documents
+
+
+def split_documents(text: str, document_split: str = "wikitext") -> list[str]:
+    """A text cut into documents: 'wikitext' (`split_wikitext_documents`: a file without top-level headings is one
+    document), 'lines' (each non-blank line, without its line end) or 'file' (the whole text). Line ends are read as
+    Python's text mode reads them (universal newlines: "\\r\\n" and "\\r" are "\\n"), as the dataset script does."""
+    if document_split not in DOCUMENT_SPLITS:
+        raise InputError(f"--document_split must be one of {', '.join(DOCUMENT_SPLITS)}, got {document_split!r}")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if document_split == "wikitext":
+        return split_wikitext_documents(text)
+    if document_split == "lines":
+        return [line for line in text.split("\n") if line.strip()]
+    return [text]
+
+
+def read_documents(path: str | os.PathLike, document_split: str = "wikitext",
+                   max_samples: int | None = None) -> list[str]:
+    """The documents of a text file (UTF-8, .gz allowed; `split_documents`), the first `max_samples` only if given."""
+    documents = split_documents(read_text_file(path, "--text_file"), document_split)
+    return documents[:max_samples] if max_samples is not None else documents
+
+
+def wikitext_detokenizer(page: str) -> str:
+    """Undo WikiText's tokenisation (" @-@ " -> "-", " , " -> ", ", brackets, quotes, headings) exactly as
+    lm-evaluation-harness's wikitext task (tasks/wikitext/preprocess_wikitext.py, task version 2.0): this string is
+    what the model scores; the words and bytes are counted on the page before it."""
+    string = page
+    # contractions
+    string = string.replace("s '", "s'")
+    string = re.sub(r"/' [0-9]/", r"/'[0-9]/", string)
+    # number separators
+    string = string.replace(" @-@ ", "-")
+    string = string.replace(" @,@ ", ",")
+    string = string.replace(" @.@ ", ".")
+    # punctuation
+    string = string.replace(" : ", ": ")
+    string = string.replace(" ; ", "; ")
+    string = string.replace(" . ", ". ")
+    string = string.replace(" ! ", "! ")
+    string = string.replace(" ? ", "? ")
+    string = string.replace(" , ", ", ")
+    # double brackets
+    string = re.sub(r"\(\s*([^\)]*?)\s*\)", r"(\1)", string)
+    string = re.sub(r"\[\s*([^\]]*?)\s*\]", r"[\1]", string)
+    string = re.sub(r"{\s*([^}]*?)\s*}", r"{\1}", string)
+    string = re.sub(r"\"\s*([^\"]*?)\s*\"", r'"\1"', string)
+    string = re.sub(r"'\s*([^']*?)\s*'", r"'\1'", string)
+    # miscellaneous
+    string = string.replace("= = = =", "====")
+    string = string.replace("= = =", "===")
+    string = string.replace("= =", "==")
+    string = string.replace(" " + chr(176) + " ", chr(176))
+    string = string.replace(" \n", "\n")
+    string = string.replace("\n ", "\n")
+    string = string.replace(" N ", " 1 ")
+    string = string.replace(" 's", "'s")
+    return string
+
+
+def count_words(page: str) -> int:
+    """lm_eval's wikitext word count: `len(re.split(r"\\s+", page))` of the page before detokenisation (the empty
+    strings at its ends included, as lm_eval counts them)."""
+    return len(re.split(r"\s+", page))
+
+
+def count_bytes(page: str) -> int:
+    """lm_eval's wikitext byte count: UTF-8 bytes of the page before detokenisation."""
+    return len(page.encode("utf-8"))
+
+
+def document_scores(loglikelihoods: Sequence[float], pages: Sequence[str]) -> dict[str, Any]:
+    """lm_eval's wikitext aggregation over documents (weighted perplexities of the summed log-likelihoods):
+    word_perplexity = exp(-sum ll / sum words), byte_perplexity = exp(-sum ll / sum bytes), bits_per_byte =
+    -sum ll / (sum bytes x ln 2), words and bytes of the original pages."""
+    ll = float(sum(loglikelihoods))
+    words = sum(count_words(page) for page in pages)
+    num_bytes = sum(count_bytes(page) for page in pages)
+    return {"word_perplexity": math.exp(-ll / words) if words else float("nan"),
+            "byte_perplexity": math.exp(-ll / num_bytes) if num_bytes else float("nan"),
+            "bits_per_byte": -ll / num_bytes / math.log(2) if num_bytes else float("nan"),
+            "loglikelihood": ll, "words": words, "bytes": num_bytes}
+
+
+def rolling_token_windows(token_ids: Sequence[int], prefix_token_id: int, max_length: int
+                          ) -> list[tuple[list[int], list[int]]]:
+    """The windows in which lm_eval scores a whole text (`get_rolling_token_windows` with context_len=1, then
+    `make_disjoint_window` and `_loglikelihood_tokens`' input (context + continuation)[-(max_length + 1):][:-1]),
+    as (model input, scored tokens): the logits at the input's last len(scored) positions predict the scored tokens.
+
+    - the first window is [prefix] + tokens[:max_length - 1] and scores tokens[:max_length] (every token of a text
+      that fits, the first one conditioned on the prefix token only);
+    - each later window scores the next max_length tokens (fewer in the last one) with the max_length tokens before
+      its last target as input: windows never overlap in what they score, and a full window's first target sees
+      only the one token before it (context_len=1); the last, shorter window gets a full max_length input.
+    Every token is scored exactly once."""
+    if max_length < 1:
+        raise InputError(f"--max_length must be at least 1, got {max_length}")
+    tokens = list(token_ids)
+    if not tokens:
+        return []
+    first = min(max_length, len(tokens))
+    windows = [([prefix_token_id] + tokens[: first - 1], tokens[:first])]
+    predicted = first
+    while predicted < len(tokens):
+        end = predicted + min(len(tokens) - predicted, max_length)
+        windows.append((tokens[end - max_length - 1: end - 1], tokens[predicted:end]))
+        predicted = end
+    return windows
+
+
+def _config_prefix_token_id(model) -> int:
+    config = model.config
+    token = config.bos_token_id if config.bos_token_id is not None else config.eos_token_id
+    if token is None:
+        raise InputError("give prefix_token_id: the model's config names no bos or eos token")
+    return token
+
+
+@torch.no_grad()
+def rolling_loglikelihoods(model, documents: Sequence[Sequence[int]], max_length: int,
+                           prefix_token_id: int | None = None, batch_size: int = 1,
+                           show_progress: bool = False) -> list[dict[str, Any]]:
+    """lm_eval's `loglikelihood_rolling` for several token sequences: each one's log p(text), summed over every token
+    by its rolling windows (`rolling_token_windows`), as {"loglikelihood", "tokens", "windows"} per sequence.
+
+    `prefix_token_id`: what the first token is conditioned on (default: the model config's bos, else eos token;
+    lm_eval uses the tokenizer's, `lm_eval_prefix_token_id`). The windows of all sequences run `batch_size` at a
+    time, longest first, padded on the right with an attention mask (a causal model's real positions never attend
+    to the padding on their right); each window's log-likelihood is summed in float64, and each sequence's windows
+    in their order, so the figures do not depend on the batch."""
+    from tqdm.auto import tqdm
+
+    if prefix_token_id is None:
+        prefix_token_id = _config_prefix_token_id(model)
+    windows = [(doc, inputs, targets) for doc, ids in enumerate(documents)
+               for inputs, targets in rolling_token_windows(ids, prefix_token_id, max_length)]
+    order = sorted(range(len(windows)), key=lambda i: -len(windows[i][1]))  # stable: documents' order kept
+    window_ll = [0.0] * len(windows)
+    device = next(model.parameters()).device
+    batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    for batch in tqdm(batches, desc="Scoring documents", unit=" batch", disable=not show_progress):
+        lengths = [len(windows[i][1]) for i in batch]
+        width = max(lengths)
+        input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, i in enumerate(batch):
+            input_ids[row, : lengths[row]] = torch.tensor(windows[i][1])
+            mask[row, : lengths[row]] = 1
+        padded = min(lengths) < width  # no mask when nothing is padded: the model's plain causal path
+        logits = _forward_logits(model, input_ids.to(device), mask.to(device) if padded else None)
+        for row, i in enumerate(batch):  # logits: (batch, width, vocab)
+            _, inputs, targets = windows[i]
+            # position t predicts token t + 1: the input's last len(targets) positions predict the targets
+            log_probs = torch.log_softmax(logits[row, len(inputs) - len(targets): len(inputs)].float(), dim=-1)
+            target = torch.tensor(targets, device=log_probs.device)
+            window_ll[i] = log_probs.gather(-1, target[:, None]).double().sum().item()
+    results = [{"loglikelihood": 0.0, "tokens": 0, "windows": 0} for _ in documents]
+    for i, (doc, _, targets) in enumerate(windows):  # each document's windows summed in order
+        results[doc]["loglikelihood"] += window_ll[i]
+        results[doc]["tokens"] += len(targets)
+        results[doc]["windows"] += 1
+    return results
+
+
+def rolling_loglikelihood(model, token_ids: Sequence[int], max_length: int, prefix_token_id: int | None = None,
+                          batch_size: int = 1) -> dict[str, Any]:
+    """log p(text) under a causal LM, summed over every token, by lm_eval's rolling windows (`rolling_token_windows`,
+    `rolling_loglikelihoods` for one text): {"loglikelihood": sum of log p(x_t | window), "tokens": scored tokens,
+    "windows": forward rows}."""
+    return rolling_loglikelihoods(model, [token_ids], max_length, prefix_token_id, batch_size)[0]
+
+
+def score_documents(model, tokenizer, pages: Sequence[str], max_length: int, detokenize: str = "none",
+                    batch_size: int = 1, show_progress: bool = False) -> dict[str, Any]:
+    """lm-evaluation-harness's `loglikelihood_rolling` over documents, with its wikitext task's metrics: each page
+    (detokenised first with `detokenize='wikitext'`, `wikitext_detokenizer`) is encoded as lm_eval's HF model does
+    (`lm_eval_encode`: the tokenizer's default special tokens) and scored whole by `rolling_loglikelihoods` after the
+    prefix token (`lm_eval_prefix_token_id`); word_perplexity, byte_perplexity and bits_per_byte count the words
+    (re.split(r"\\s+")) and UTF-8 bytes of the original pages (`document_scores`); perplexity is per scored token."""
+    if detokenize not in DETOKENIZERS:
+        raise InputError(f"--detokenize must be one of {', '.join(DETOKENIZERS)}, got {detokenize!r}")
+    if not pages:
+        raise InputError("there are no documents to score")
+    prefix = lm_eval_prefix_token_id(tokenizer)
+    texts = [wikitext_detokenizer(page) for page in pages] if detokenize == "wikitext" else list(pages)
+    ids = [lm_eval_encode(tokenizer, text) for text in texts]
+    scores = rolling_loglikelihoods(model, ids, max_length, prefix, batch_size, show_progress)
+    metrics = document_scores([s["loglikelihood"] for s in scores], pages)
+    tokens = sum(s["tokens"] for s in scores)
+    return {
+        "documents": len(pages), "detokenize": detokenize, "max_length": max_length, "prefix_token_id": prefix,
+        **metrics, "tokens": tokens, "windows": sum(s["windows"] for s in scores),
+        "perplexity": perplexity_of(-metrics["loglikelihood"] / tokens) if tokens else float("nan"),
+        "per_example": [{**s, "words": count_words(page), "bytes": count_bytes(page)}
+                        for s, page in zip(scores, pages)],
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# 11. The evaluation command
 # ----------------------------------------------------------------------------------------------------------------------
 @dataclass
 class CausalLMEvalArguments:
     """What to evaluate, and how."""
 
     task: str = field(
-        metadata={"help": "'perplexity' (strided sliding-window perplexity of --text_file) or 'lambada' (last-word "
-                          "accuracy and perplexity, lm-evaluation-harness's lambada_openai).",
-                  "choices": ["perplexity", "lambada"]}
+        metadata={"help": "'perplexity' (strided sliding-window perplexity of --text_file), 'lambada' (last-word "
+                          "accuracy and perplexity, lm-evaluation-harness's lambada_openai) or 'documents' "
+                          "(lm-evaluation-harness's loglikelihood_rolling over the file's documents, its wikitext "
+                          "task's word and byte perplexities).",
+                  "choices": ["perplexity", "lambada", "documents"]}
     )
     text_file: str = field(
-        metadata={"help": "perplexity: a UTF-8 text file (.gz allowed); lambada: a JSON-lines file with a 'text' "
-                          "field (OpenAI's lambada_test.jsonl), or one passage per line."}
+        metadata={"help": "perplexity, documents: a UTF-8 text file (.gz allowed); lambada: a JSON-lines file with "
+                          "a 'text' field (OpenAI's lambada_test.jsonl), or one passage per line."}
     )
     max_length: int | None = field(
         default=None, metadata={"help": "Tokens per window / longest input (default: the model's positions)."}
@@ -1009,18 +1270,34 @@ class CausalLMEvalArguments:
                           "tokenizer, raw otherwise).", "choices": list(TEXT_FORMATS)},
     )
     text_field: str = field(default="text", metadata={"help": "lambada: the JSON field holding each passage."})
+    document_split: str = field(
+        default="wikitext",
+        metadata={"help": "documents: 'wikitext' (a new document at each top-level ' = Title = ' heading, as "
+                          "EleutherAI/wikitext_document_level; a file without one is one document), 'lines' (one "
+                          "document per non-blank line) or 'file' (the whole file).",
+                  "choices": list(DOCUMENT_SPLITS)},
+    )
+    detokenize: str = field(
+        default="none",
+        metadata={"help": "documents: 'wikitext' scores each document after lm-evaluation-harness's "
+                          "wikitext_detokenizer (words and bytes are counted before it), 'none' as written.",
+                  "choices": list(DETOKENIZERS)},
+    )
     batch_size: int = field(default=4, metadata={"help": "Windows / passages per forward pass."})
     padding_side: str = field(
         default="right", metadata={"help": "lambada: pad batches on the right or the left.", "choices": ["right",
                                                                                                           "left"]}
     )
-    max_samples: int | None = field(default=None, metadata={"help": "lambada: score the first N passages only."})
+    max_samples: int | None = field(
+        default=None, metadata={"help": "lambada / documents: score the first N passages / documents only."}
+    )
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1, ... (default: cuda if present)."})
     dtype: str = field(
         default="float32", metadata={"help": "The model's dtype.", "choices": ["float32", "bfloat16", "float16"]}
     )
     write_predictions: bool = field(
-        default=False, metadata={"help": "lambada: keep each passage's log-likelihood and is_greedy in the JSON."}
+        default=False, metadata={"help": "lambada: keep each passage's log-likelihood and is_greedy in the JSON; "
+                                         "documents: each document's log-likelihood, tokens, words and bytes."}
     )
 
     def __post_init__(self):
@@ -1088,6 +1365,19 @@ def eval_causal_lm_cli(argv: list[str] | None = None) -> dict[str, Any]:
                     f"text format {scores['text_format']})")
         shown = {k: scores[k] for k in ("perplexity", "word_perplexity", "bits_per_byte", "tokens")}
         examples = scores["tokens"]
+    elif args.task == "documents":
+        pages = read_documents(args.text_file, args.document_split, args.max_samples)
+        scores = score_documents(model, tokenizer, pages, max_length, args.detokenize, args.batch_size,
+                                 out.show_progress)
+        per_example = scores.pop("per_example")
+        results.update(scores, document_split=args.document_split)
+        if args.write_predictions:
+            results["predictions"] = per_example
+        logger.info(f"{args.text_file}: word perplexity {scores['word_perplexity']:.4f}, byte perplexity "
+                    f"{scores['byte_perplexity']:.5f}, {scores['bits_per_byte']:.5f} bits per byte "
+                    f"({scores['documents']:,} documents, {scores['tokens']:,} tokens, max_length {max_length})")
+        shown = {k: scores[k] for k in ("word_perplexity", "byte_perplexity", "bits_per_byte", "tokens")}
+        examples = scores["documents"]
     else:
         passages = read_lambada(args.text_file, args.text_field, args.max_samples)
         scores = score_lambada(model, tokenizer, passages, max_length, args.batch_size, args.padding_side,
@@ -1125,26 +1415,39 @@ __all__ = [
     "build_causal_lm",
     "build_lm_dataset",
     "compute_accuracy",
+    "count_bytes",
+    "count_words",
+    "document_scores",
     "encode_pair",
     "eval_causal_lm_cli",
     "group_texts",
     "is_word_level",
     "lambada_split",
+    "lm_eval_encode",
+    "lm_eval_prefix_token_id",
     "load_lm_tokenizer",
     "model_context_length",
     "new_model_config",
     "parse_config_overrides",
     "plan_windows",
+    "read_documents",
     "read_lambada",
     "read_text_file",
     "read_text_lines",
+    "rolling_loglikelihood",
+    "rolling_loglikelihoods",
+    "rolling_token_windows",
     "run_clm",
     "run_clm_cli",
     "score_continuations",
+    "score_documents",
     "score_lambada",
     "sliding_window_nll",
     "sliding_window_perplexity",
+    "split_documents",
+    "split_wikitext_documents",
     "text_to_ids",
     "train_bpe_tokenizer",
     "train_word_tokenizer",
+    "wikitext_detokenizer",
 ]
