@@ -486,3 +486,43 @@ def test_a_saved_double_heads_model_carries_the_family_code(tmp_path):
     for key, value in model.state_dict().items():
         assert torch.equal(reloaded.state_dict()[key], value), key
     assert not GPTForSequenceClassification.accepts_loss_kwargs and not GPTDoubleHeadsModel.accepts_loss_kwargs
+
+
+@pytest.mark.parametrize("overrides", [{}, LLAMA], ids=["gpt2", "llama"])
+def test_beams_and_samples_read_each_prompt_once(overrides):
+    """generate() copies each prompt for its beams (or samples): the first forward reads each prompt once and copies
+    its cache and logits, with the beams, scores and attention maps of the copied computation."""
+    import inspect as _inspect
+
+    from transformers import GenerationMixin
+
+    torch.manual_seed(0)
+    model = GPTForCausalLM(tiny_config(initializer_range=0.5, **overrides)).eval()
+    input_ids = torch.tensor([[PAD, PAD, 5, 6, 7], [8, 9, 10, 11, 12]])
+    attention_mask = (input_ids != PAD).long()
+
+    class Copied(GPTForCausalLM):  # transformers' way: every copy of a prompt read in full
+        def _expand_inputs_for_generation(self, **kwargs):
+            base = _inspect.getattr_static(GenerationMixin, "_expand_inputs_for_generation")
+            return base.__func__(**kwargs) if isinstance(base, staticmethod) else base(self, **kwargs)
+
+    copied = Copied(model.config).eval()
+    copied.load_state_dict(model.state_dict())
+    for kwargs in ({"num_beams": 3, "num_return_sequences": 2}, {"do_sample": True, "num_return_sequences": 3}):
+        rows = []
+        hook = model.transformer.register_forward_pre_hook(
+            lambda module, args, kw: rows.append((args[0] if args else kw["input_ids"]).shape), with_kwargs=True)
+        common = {"input_ids": input_ids, "attention_mask": attention_mask, "max_new_tokens": 4, "pad_token_id": PAD,
+                  "eos_token_id": None, "return_dict_in_generate": True, "output_scores": True, **kwargs}
+        try:
+            torch.manual_seed(1)
+            got = model.generate(**common)
+        finally:
+            hook.remove()
+        torch.manual_seed(1)
+        expected = copied.generate(**common)
+        copies = kwargs.get("num_beams", kwargs["num_return_sequences"])
+        assert rows[0] == (2, 5) and rows[1] == (2 * copies, 1), rows[:2]  # each prompt once, then every row
+        assert torch.equal(got.sequences, expected.sequences), kwargs
+        for a, b in zip(got.scores, expected.scores, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

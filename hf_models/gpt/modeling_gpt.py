@@ -472,17 +472,37 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         cache: Cache | None = None,
         cache_position: torch.LongTensor | None = None,
         logits_to_keep: int = 0,
+        prompt_copies: int = 1,
         **kwargs,
     ) -> CausalLMOutputWithPast | tuple:
         """Next-token logits (batch, seq, vocab) (only the last `logits_to_keep` positions when given, as
-        generate() asks) and, with `labels`, the loss."""
-        outputs = self.transformer(input_ids, attention_mask, position_ids, _one_state(past_key_values, cache),
-                                   inputs_embeds, use_cache, output_attentions, output_hidden_states, True,
-                                   cache_position=cache_position)
+        generate() asks) and, with `labels`, the loss.
+
+        `prompt_copies` k: the rows come in groups of k identical prompts (generate()'s beams and samples before they
+        part, with an empty cache): each prompt is read once, and its cache and logits copied to its k rows."""
+        state = _one_state(past_key_values, cache)
+        if prompt_copies > 1:
+            if labels is not None or input_ids is None or not _same_rows(input_ids, prompt_copies) or (
+                    attention_mask is not None and not _same_rows(attention_mask, prompt_copies)):
+                raise ValueError(f"prompt_copies={prompt_copies} needs input_ids (and attention_mask) in groups of "
+                                 f"{prompt_copies} identical rows, and no labels")
+            input_ids = input_ids[::prompt_copies]  # (prompts, seq)
+            attention_mask = attention_mask[::prompt_copies] if attention_mask is not None else None
+            position_ids = position_ids[::prompt_copies] if position_ids is not None else None
+        outputs = self.transformer(input_ids, attention_mask, position_ids, state, inputs_embeds, use_cache,
+                                   output_attentions, output_hidden_states, True, cache_position=cache_position)
         hidden = outputs.last_hidden_state  # (batch, seq, n_embd)
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
         logits = self._output_layer(hidden)  # (batch, seq, vocab)
+        if prompt_copies > 1:
+            logits = logits.repeat_interleave(prompt_copies, dim=0)  # (prompts * k, seq, vocab)
+            if getattr(outputs, CACHE_NAME) is not None:
+                getattr(outputs, CACHE_NAME).batch_repeat_interleave(prompt_copies)  # (prompts * k, heads, seq, d)
+            for name in ("hidden_states", "attentions"):
+                if getattr(outputs, name) is not None:
+                    setattr(outputs, name, tuple(t.repeat_interleave(prompt_copies, dim=0)
+                                                 for t in getattr(outputs, name)))
         loss = None
         if labels is not None:
             if labels.shape != (input_ids if input_ids is not None else inputs_embeds).shape[:2]:
@@ -508,9 +528,20 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
             self.__dict__["_transposed_output_weight"] = cached
         return (hidden.reshape(1, -1) @ cached[1]).view(*hidden.shape[:-1], -1)
 
+    def _expand_inputs_for_generation(self, expand_size: int = 1, is_encoder_decoder: bool = False,
+                                      input_ids: torch.LongTensor | None = None, **model_kwargs):
+        """generate()'s copying of the prompts for its beams and samples, remembering how many copies each prompt
+        has (`prompt_copies`): the first forward then reads each prompt once."""
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(
+            expand_size=expand_size, is_encoder_decoder=is_encoder_decoder, input_ids=input_ids, **model_kwargs)
+        if expand_size > 1:
+            model_kwargs["prompt_copies"] = expand_size
+        return input_ids, model_kwargs
+
     def prepare_inputs_for_generation(self, input_ids, past_key_values=None, attention_mask=None, cache=None,
-                                      use_cache=None, inputs_embeds=None, **kwargs) -> dict:
-        """With a cache, feed only the tokens it has not read yet; the positions follow from the attention mask."""
+                                      use_cache=None, inputs_embeds=None, prompt_copies: int = 1, **kwargs) -> dict:
+        """With a cache, feed only the tokens it has not read yet; the positions follow from the attention mask.
+        The first step reads each prompt once when generate() copied it for beams or samples (a dynamic cache)."""
         cache = _one_state(past_key_values, cache)
         past = cache.get_seq_length() if cache is not None else 0
         inputs = {"attention_mask": attention_mask, CACHE_NAME: cache, "use_cache": use_cache}
@@ -518,10 +549,24 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
             inputs["inputs_embeds"] = inputs_embeds
         else:
             inputs["input_ids"] = input_ids[:, past:] if cache is not None else input_ids
+            static = cache is not None and bool(getattr(cache, "is_compileable", False))
+            if (prompt_copies > 1 and past == 0 and use_cache is not False and not static
+                    and _same_rows(input_ids, prompt_copies)
+                    and (attention_mask is None or _same_rows(attention_mask, prompt_copies))):
+                inputs["prompt_copies"] = prompt_copies
         for key in ("output_attentions", "output_hidden_states", "logits_to_keep"):
             if key in kwargs:
                 inputs[key] = kwargs[key]
         return inputs
+
+
+# Copied from hf_models.transformer.modeling_transformer._same_rows
+def _same_rows(ids: torch.Tensor, rows_per_source: int) -> bool:
+    """Whether each group of `rows_per_source` consecutive rows holds one sequence k times."""
+    if ids.shape[0] % rows_per_source:
+        return False
+    groups = ids.view(-1, rows_per_source, ids.shape[1])  # (sources, k, T)
+    return bool((groups == groups[:, :1]).all())
 
 
 def _last_token_index(input_ids, attention_mask, pad_token_id, batch: int, seq: int, device) -> torch.Tensor:
