@@ -18,7 +18,8 @@ pre-training" against the full model), tested at small scale on SST-2 and RTE wi
    positions, GELU, tied embeddings) with a byte-level BPE learned on the corpus: GPT-1's recipe scaled down (Adam,
    warmup then cosine decay, weight decay 0.01, dropout 0.1), sizes set by the arguments.
 3. **From-scratch model**: the same config and tokenizer, random weights (set_seed(seed) and
-   `AutoModelForCausalLM.from_config`, as run_clm builds its new model), saved as run_clm saves.
+   `AutoModelForCausalLM.from_config`, as run_clm builds its new model: the very weights the pretraining started
+   from, tests/test_gpt1_claim_corpus.py), saved as run_clm saves.
 4. **Fine-tuning**: `training/run_glue.py` with GPT-1's input transformation (`<start> text <extract>`, new special
    tokens) on both checkpoints, with the auxiliary LM loss (`--lm_loss_coef 0.5`, GPT-1's lambda) and without (0):
    SST-2 on the first `--sst2_train_samples` train sentences, RTE on its whole train split, both scored on their
@@ -29,14 +30,17 @@ pre-training" against the full model), tested at small scale on SST-2 and RTE wi
    2.5e-4). `--finetune_lr` overrides the rule for every run alike.
 
 Every step is skipped when its output is complete (corpus/stats.json, the model folders' all_results.json, the
-scratch folder's config + weights) and continues from its last checkpoint when it was cut: run the command again.
+scratch folder's config + weights) and continues from its last checkpoint when it was cut: run the command again
+(with the same settings: OUTPUT_ROOT/settings.json records them and other settings are refused; more --seeds or
+--tasks are welcome). A finished fine-tuning run's checkpoint folders are deleted (its final model stays).
 Writes benchmarks/results/gpt1_pretraining_claim.json (`--output`: dev accuracies, commands, corpus statistics, wall
 times, whether shortened) and prints a Markdown table with the majority-class baselines.
 
     python benchmarks/gpt1_pretraining_claim.py                  # the benchmark (hours on 2 CPU cores)
+    python benchmarks/gpt1_pretraining_claim.py --device gpu --bf16   # on a GPU
     python benchmarks/gpt1_pretraining_claim.py --output_root /tmp/g1 --output /tmp/g1/claim.json \\
-        --corpora inaugural genesis --pretrain_max_steps 60 --sst2_train_samples 200 --finetune_max_steps 10 \\
-        --max_eval_samples 64 --seeds 42                        # a smoke run, a few minutes
+        --pretrain_max_steps 40 --sst2_train_samples 300 --finetune_max_steps 12 --max_eval_samples 64 \\
+        --seeds 42 --threads 1                                  # a smoke run of every step, a few minutes
 """
 
 from __future__ import annotations
@@ -95,6 +99,8 @@ VARIANTS = (  # (row name, initial checkpoint, lm_loss_coef)
     ("scratch", "scratch", 0.0),
 )
 VALID_EVERY = 50  # every 50th corpus text is held out for the pretraining's validation perplexity
+# settings that do not change what an output folder holds (more seeds or tasks extend a finished run)
+NOT_FINGERPRINTED = ("data_dir", "output_root", "output", "tasks", "seeds", "threads")
 
 # ----------------------------------------------------------------------------------------------------------------------
 # 1. The corpus
@@ -402,13 +408,17 @@ def markdown_table(report: dict) -> str:
                  f"{100 * base['sst2']['accuracy']:.1f} | {100 * base['rte']['accuracy']:.1f} |")
     corpus, pre = report["corpus"], report["pretraining"]
     ppl = pre["metrics"].get("eval_perplexity")
-    lines.append("")
-    lines.append(f"Pretraining: {', '.join(corpus['sources'])}; {corpus['total_words']:,} words, "
-                 f"{corpus.get('bpe_tokens', {}).get('train', 0):,} BPE tokens; validation perplexity "
-                 f"{ppl:.1f}" if isinstance(ppl, (int, float)) else "")
+    text = (f"Pretraining: {', '.join(corpus['sources'])}; {corpus['total_words']:,} words, "
+            f"{corpus.get('bpe_tokens', {}).get('train', 0):,} BPE tokens (train)")
+    if isinstance(ppl, (int, float)):
+        text += f"; validation perplexity {ppl:.1f}"
+    lines += ["", text + "."]
     if report["shortened"]:
         lines.append(f"Shortened run ({', '.join(report['shortened_by'])}): not the benchmark's numbers.")
-    return "\n".join(line for line in lines)
+    if report.get("non_default_settings"):
+        lines.append("Settings other than the benchmark's: "
+                     + ", ".join(f"--{k} {v}" for k, v in report["non_default_settings"].items()) + ".")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -447,7 +457,10 @@ def parse_args(argv=None):
     parser.add_argument("--finetune_max_steps", type=int, default=None, help="shortens every fine-tuning")
     parser.add_argument("--max_eval_samples", type=int, default=None, help="shortens the dev sets")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the runs")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="OMP_NUM_THREADS of the runs (1 is faster on a CPU that other jobs share)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"],
+                        help="gpu: the commands run without --use_cpu (on the GPU the Trainer finds)")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (default fp32)")
     args = parser.parse_args(argv)
     for task in args.tasks:
@@ -458,11 +471,29 @@ def parse_args(argv=None):
     return args
 
 
+def check_fingerprint(root: Path, args) -> None:
+    """The output folder's steps are reused only with the settings that made them: ROOT/settings.json records them;
+    a run with other settings is refused (it would mix models of two configurations)."""
+    settings = {k: v for k, v in vars(args).items() if k not in NOT_FINGERPRINTED}
+    path = root / "settings.json"
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        changed = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
+        if changed:
+            sys.exit(f"{path}: this folder was made with other settings ("
+                     + ", ".join(f"--{k} {recorded.get(k)} there, {settings.get(k)} now" for k in changed)
+                     + "): use another --output_root, or delete this one")
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     root = args.output_root.resolve()
+    check_fingerprint(root, args)
     logs = root / "logs"
     glue_dir, nltk_dir = args.data_dir / "glue", args.data_dir / "nltk_corpora"
     previous = json.loads(args.output.read_text()) if args.output.is_file() else {}
@@ -485,7 +516,10 @@ def main(argv=None) -> dict:
                             "6.25e-5); the same for every run",
         "shortened": bool(shortened_by),
         "shortened_by": shortened_by,
-        "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}",
+        "non_default_settings": {k: v for k, v in vars(args).items()
+                                 if k not in NOT_FINGERPRINTED and v != getattr(parse_args([]), k)},
+        "machine": f"{os.cpu_count()} CPU cores, torch {torch.__version__}" + (
+            f", {torch.cuda.get_device_name(0)}" if args.device == "gpu" and torch.cuda.is_available() else ""),
         "runs": {},
     }
 
@@ -504,6 +538,7 @@ def main(argv=None) -> dict:
     report["corpus"] = stats
 
     # 2. pretraining
+    device = ["--use_cpu"] if args.device == "cpu" else []
     pretrained = root / "pretrained"
     overrides = (f"n_embd={args.n_embd},n_layer={args.n_layer},n_head={args.n_head},n_positions={args.block_size},"
                  f"embd_pdrop={args.dropout},resid_pdrop={args.dropout},attn_pdrop={args.dropout}")
@@ -516,7 +551,7 @@ def main(argv=None) -> dict:
            "--warmup_steps", str(args.pretrain_warmup_steps), "--lr_scheduler_type", "cosine",
            "--num_train_epochs", str(args.pretrain_epochs), "--eval_strategy", "epoch", "--save_strategy", "steps",
            "--save_steps", "500", "--save_total_limit", "2", "--logging_steps", "50", "--output_dir", str(pretrained),
-           "--use_cpu", "--report_to", "none", "--seed", str(args.seed), "--disable_tqdm", "True"]
+           *device, "--report_to", "none", "--seed", str(args.seed), "--disable_tqdm", "True"]
     if args.pretrain_max_steps:
         cmd += ["--max_steps", str(args.pretrain_max_steps)]
     if args.max_eval_samples:
@@ -559,7 +594,7 @@ def main(argv=None) -> dict:
                        "--lr_scheduler_type", "linear", "--warmup_steps", "0.002", "--weight_decay", "0.01",
                        "--num_train_epochs", str(args.finetune_epochs), "--seed", str(seed),
                        "--save_strategy", "epoch", "--save_total_limit", "1", "--logging_steps", "50",
-                       "--output_dir", str(folder), "--use_cpu", "--report_to", "none", "--disable_tqdm", "true"]
+                       "--output_dir", str(folder), *device, "--report_to", "none", "--disable_tqdm", "true"]
                 if task == "sst2" and args.sst2_train_samples:
                     cmd += ["--max_train_samples", str(args.sst2_train_samples)]
                 if args.finetune_max_steps:

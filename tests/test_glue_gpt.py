@@ -178,6 +178,11 @@ def test_truncation_keeps_the_extract_token_and_cuts_the_longer_text_first():
     # one sentence: the text is cut, the extract token stays
     _, _, _, single = prepared(task="sst2", max_seq_length=8)
     assert single({"sentence": [premise]})["input_ids"][0] == [start, *p[:6], extract]
+    # the tokenizer does not warn that the (uncut) text is longer than its maximum: the cut comes right after
+    tokenizer.model_max_length = 8
+    tokenizer.deprecation_warnings.clear()
+    tokenize({"sentence1": [premise], "sentence2": [hypothesis]})
+    assert not tokenizer.deprecation_warnings.get("sequence-length-is-longer-than-the-specified-maximum")
 
 
 def test_reuse_takes_bos_and_eos_and_adds_only_a_pad_token():

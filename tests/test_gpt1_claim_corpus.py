@@ -28,8 +28,8 @@ def test_reflow_joins_wrapped_lines_and_splits_paragraphs():
     assert claim.reflow(lines) == [
         "In the beginning God created the heaven and the earth.",
         "And the earth was without form, and void; and darkness was upon the face of the deep.",
-        "And God called the light Day, and the darkness he called Night. And the evening and the morning were the "
-        "first day.",
+        ("And God called the light Day, and the darkness he called Night. And the evening and the morning were the "
+         "first day."),
         "A new paragraph after a blank line.",
     ]
 
@@ -104,3 +104,43 @@ def test_missing_zip_is_named(tiny_data, tmp_path):
     nltk_dir, glue = tiny_data
     with pytest.raises(FileNotFoundError, match="brown.zip"):
         claim.build_corpus(nltk_dir, glue, tmp_path / "corpus", ["brown"])
+
+
+def test_scratch_checkpoint_is_the_init_pretraining_starts_from(tmp_path):
+    """build_scratch (the pretrained folder's config + tokenizer, set_seed(seed), from_config) gives exactly the
+    weights run_clm starts pretraining from: one step at learning rate 0 leaves them in the saved folder."""
+    import torch
+    from safetensors.torch import load_file
+
+    from hf_models.tasks.causal_lm import run_clm_cli
+
+    words = ["the", "a", "jury", "said", "evidence", "was", "found", "in", "every", "town", "and", "king", "of", "it",
+             "by", "her", "light", "day", "night"]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(" ".join(words[(i * 7 + j) % len(words)] for j in range(5 + i % 9)).capitalize() + "."
+                                for i in range(120)) + "\n")
+    pretrained = tmp_path / "pretrained"
+    run_clm_cli(["--model_type", "gpt", "--architecture", "gpt1", "--config_overrides",
+                 "n_embd=16,n_layer=1,n_head=2,n_positions=16", "--train_tokenizer", "--vocab_size", "300",
+                 "--train_file", str(corpus), "--block_size", "16", "--do_train", "--max_steps", "1",
+                 "--learning_rate", "0", "--per_device_train_batch_size", "2", "--save_strategy", "no",
+                 "--output_dir", str(pretrained), "--use_cpu", "--report_to", "none", "--seed", "42",
+                 "--disable_tqdm", "true"])
+    claim.build_scratch(pretrained, tmp_path / "scratch", 42)
+    claim.build_scratch(pretrained, tmp_path / "other_seed", 7)
+    start = load_file(pretrained / "model.safetensors")
+    scratch = load_file(tmp_path / "scratch" / "model.safetensors")
+    other = load_file(tmp_path / "other_seed" / "model.safetensors")
+    assert sorted(scratch) == sorted(start)
+    assert all(torch.equal(scratch[name], start[name]) for name in start)
+    assert not all(torch.equal(other[name], start[name]) for name in start)
+    assert json.loads((tmp_path / "scratch" / "config.json").read_text())["n_layer"] == 1
+    assert (tmp_path / "scratch" / "tokenizer.json").read_text() == (pretrained / "tokenizer.json").read_text()
+
+
+def test_output_root_refuses_other_settings(tmp_path, capsys):
+    """A rerun continues only with the settings that made the folder (more seeds are fine)."""
+    claim.check_fingerprint(tmp_path, claim.parse_args(["--pretrain_epochs", "4", "--seeds", "42"]))
+    claim.check_fingerprint(tmp_path, claim.parse_args(["--pretrain_epochs", "4.0", "--seeds", "42", "43"]))
+    with pytest.raises(SystemExit, match=r"settings\.json: .*--pretrain_epochs 4\.0 there, 2\.0 now"):
+        claim.check_fingerprint(tmp_path, claim.parse_args(["--pretrain_epochs", "2"]))

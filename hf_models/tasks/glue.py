@@ -665,7 +665,8 @@ def gpt_tokenize_function(tokenizer, task: GlueTask, max_seq_length: int, paddin
         return ids[len(ids) - keep:] if keep_end else ids[:keep]
 
     def tokenize(batch):
-        texts = [tokenizer(batch[f], add_special_tokens=False)["input_ids"] for f in task.text_fields]
+        # verbose=False: the texts are cut just below, so the tokenizer's "longer than the maximum" warning misleads
+        texts = [tokenizer(batch[f], add_special_tokens=False, verbose=False)["input_ids"] for f in task.text_fields]
         input_ids = []
         if len(texts) == 1:
             budget = max_seq_length - 2  # start, extract
