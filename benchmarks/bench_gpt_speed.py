@@ -19,7 +19,6 @@ Writes benchmarks/results/gpt_speed.json (and prints a Markdown table).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import platform
@@ -33,6 +32,11 @@ import torch
 import transformers
 
 import hf_models
+
+if __package__:
+    from .bench_utils import sync, time_train
+else:
+    from bench_utils import sync, time_train
 
 SIZES = {
     # name: (architecture, layers, width, heads, kv heads, inner width)
@@ -60,37 +64,6 @@ def make_models(size: str, device: str, seed: int = 0) -> dict:
     return {"transformers": reference.to(device), "hf_models": ours.to(device)}
 
 
-def _autocast(device: str, bf16: bool):
-    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def time_train(model, batch: dict, steps: int, warmup: int, bf16: bool, device: str) -> float:
-    """Seconds per training step (forward, backward, AdamW)."""
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def step():
-        with _autocast(device, bf16):
-            loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return (time.perf_counter() - start) / steps
-
-
 @torch.no_grad()
 def time_generate(model, prompts: torch.Tensor, new_tokens: int, num_beams: int, device: str):
     """(seconds per generate() call, the sequences)."""
@@ -98,10 +71,10 @@ def time_generate(model, prompts: torch.Tensor, new_tokens: int, num_beams: int,
     kwargs = {"input_ids": prompts, "attention_mask": torch.ones_like(prompts), "num_beams": num_beams,
               "max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False, "pad_token_id": 0}
     model.generate(**kwargs)  # warm-up
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     sequences = model.generate(**kwargs)
-    _sync(device)
+    sync(device)
     return time.perf_counter() - start, sequences
 
 

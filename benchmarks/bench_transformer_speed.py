@@ -19,7 +19,6 @@ Writes benchmarks/results/transformer_speed.json (and prints a Markdown table).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import platform
@@ -33,6 +32,11 @@ import torch
 import transformers
 
 import hf_models
+
+if __package__:
+    from .bench_utils import autocast, sync, time_train
+else:
+    from bench_utils import autocast, sync, time_train
 
 SIZES = {
     # name: (layers per side, d_model, heads, d_ff)
@@ -76,51 +80,20 @@ def make_batch(batch: int, max_len: int, vocab_size: int, device: str, seed: int
                                          "labels": labels}.items()}
 
 
-def _autocast(device: str, bf16: bool):
-    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def time_train(model, batch: dict, steps: int, warmup: int, bf16: bool, device: str) -> float:
-    """Seconds per training step (forward, backward, AdamW)."""
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def step():
-        with _autocast(device, bf16):
-            loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return (time.perf_counter() - start) / steps
-
-
 @torch.no_grad()
 def time_generate(model, batch: dict, new_tokens: int, num_beams: int, steps: int, bf16: bool, device: str):
     """(seconds per generate() call, the sequences of the last call)."""
     model.eval()
     kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "num_beams": num_beams,
               "max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False}
-    with _autocast(device, bf16):
+    with autocast(device, bf16):
         sequences = model.generate(**kwargs)  # warm-up
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for _ in range(steps):
-        with _autocast(device, bf16):
+        with autocast(device, bf16):
             sequences = model.generate(**kwargs)
-    _sync(device)
+    sync(device)
     return (time.perf_counter() - start) / steps, sequences
 
 

@@ -1,5 +1,6 @@
 """What the benchmark scripts share: the repository root, running a command as a user would (its log kept), recording
-a finished run in a results JSON file, and commands written the way the README shows them.
+a finished run in a results JSON file, commands written the way the README shows them, and the timed training step
+of the speed benchmarks.
 
 The scripts run as files (`python benchmarks/bench_x.py`, this folder is then first on sys.path) or as modules
 (`python -m benchmarks.bench_x`, and the tests' `import benchmarks.bench_x`); each imports this module with
@@ -9,6 +10,7 @@ a file, without touching sys.path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -62,3 +64,42 @@ def readable(cmd: list[str], minilm: str) -> str:
 
 
 __all__ = ["RESULTS_DIR", "ROOT", "minilm_path", "readable", "record_run", "run", "tidy_command"]
+
+
+def autocast(device: str, bf16: bool):
+    """bf16 autocast on `device` (cpu or cuda[:n]), or nothing."""
+    import torch
+
+    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+
+def sync(device: str) -> None:
+    """Wait for the GPU's queued work before reading the clock (nothing on a CPU)."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_train(model, batch: dict, steps: int, warmup: int, bf16: bool, device: str) -> float:
+    """Seconds per training step (forward, backward, AdamW) of `model` on `batch`, after `warmup` untimed steps."""
+    import torch
+
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def step():
+        with autocast(device, bf16):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(warmup):
+        step()
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync(device)
+    return (time.perf_counter() - start) / steps
