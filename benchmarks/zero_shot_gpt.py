@@ -66,12 +66,15 @@ def _task_utils():
 # ----------------------------------------------------------------------------------------------------------------------
 # The runs
 # ----------------------------------------------------------------------------------------------------------------------
-def run_hf_models(args, tasks: Sequence[str]) -> dict:
-    """hf_models.GPTForCausalLM on the hf_gpt folder, scored by hf_models' own code."""
+def run_hf_models(args, tasks: Sequence[str], work: Path | None = None) -> dict:
+    """hf_models.GPTForCausalLM on the hf_gpt folder, scored by hf_models' own code. With `work` (the resumable work
+    folder of these settings), the examples are scored in slices of --lambada_slice passages / --wikitext_slice
+    documents, each saved there when done and reused by a later invocation: a cut run continues."""
     from transformers import AutoTokenizer
 
     import hf_models
-    from hf_models.tasks.causal_lm import read_documents, score_documents, score_lambada
+    from hf_models.tasks.causal_lm import (document_scores, lm_eval_prefix_token_id, perplexity_of, read_documents,
+                                           score_documents, score_lambada)
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -84,36 +87,81 @@ def run_hf_models(args, tasks: Sequence[str]) -> dict:
     utils = _task_utils()
     if "lambada" in tasks:
         passages = [r["text"] for r in utils.read_lambada_jsonl(args.lambada_file)][: args.lambada_limit]
-        started = time.perf_counter()
-        scores = score_lambada(model, tokenizer, passages, args.max_length, args.lambada_batch_size)
+
+        def score(chunk):
+            scores = score_lambada(model, tokenizer, chunk, args.max_length, args.lambada_batch_size)
+            return [[s["log_likelihood"], bool(s["is_greedy"])] for s in scores["per_example"]]
+
+        per_example, seconds, reused = _in_slices("lambada", passages, args.lambada_slice, score, work)
+        log_likelihoods = [ll for ll, _ in per_example]
         result["tasks"]["lambada"] = {
-            "examples": scores["examples"], "acc": scores["accuracy"], "perplexity": scores["perplexity"],
-            "seconds": time.perf_counter() - started,
-            "per_example": [[s["log_likelihood"], bool(s["is_greedy"])] for s in scores["per_example"]],
+            "examples": len(per_example), "acc": sum(greedy for _, greedy in per_example) / len(per_example),
+            "perplexity": perplexity_of(-sum(log_likelihoods) / len(log_likelihoods)),
+            "seconds": seconds, "slices_reused": reused, "per_example": per_example,
         }
-        print(f"hf_models lambada: acc {scores['accuracy']:.4f} ppl {scores['perplexity']:.4f} "
-              f"({scores['examples']} passages, {result['tasks']['lambada']['seconds']:.0f} s)", flush=True)
+        entry = result["tasks"]["lambada"]
+        print(f"hf_models lambada: acc {entry['acc']:.4f} ppl {entry['perplexity']:.4f} "
+              f"({entry['examples']} passages, {seconds:.0f} s)", flush=True)
     if "wikitext" in tasks:
         # lm_eval's wikitext protocol: documents as EleutherAI/wikitext_document_level, the task's detokenizer,
         # lm_eval's tok_encode, each document scored whole by rolling windows after the prefix token
         pages = read_documents(args.wikitext_file, "wikitext", args.wikitext_limit)
-        started = time.perf_counter()
-        scores = score_documents(model, tokenizer, pages, args.max_length, "wikitext", args.wikitext_batch_size)
-        metrics = {k: scores[k] for k in ("word_perplexity", "byte_perplexity", "bits_per_byte", "loglikelihood",
-                                          "words", "bytes")}
-        tokens, docs = scores["tokens"], pages
-        result["tasks"]["wikitext"] = {"documents": scores["documents"], **metrics, "tokens": tokens,
-                                       "windows": scores["windows"], "prefix_token_id": scores["prefix_token_id"],
-                                       "seconds": time.perf_counter() - started,
-                                       "per_example": [s["loglikelihood"] for s in scores["per_example"]]}
+
+        def score(chunk):
+            scores = score_documents(model, tokenizer, chunk, args.max_length, "wikitext", args.wikitext_batch_size)
+            return [[s["loglikelihood"], s["tokens"], s["windows"]] for s in scores["per_example"]]
+
+        per_doc, seconds, reused = _in_slices("wikitext", pages, args.wikitext_slice, score, work)
+        metrics = document_scores([ll for ll, _, _ in per_doc], pages)
+        tokens = sum(n for _, n, _ in per_doc)
+        result["tasks"]["wikitext"] = {"documents": len(pages), **metrics, "tokens": tokens,
+                                       "windows": sum(w for _, _, w in per_doc),
+                                       "prefix_token_id": lm_eval_prefix_token_id(tokenizer), "seconds": seconds,
+                                       "slices_reused": reused, "per_example": [ll for ll, _, _ in per_doc]}
         print(f"hf_models wikitext: word ppl {metrics['word_perplexity']:.4f} byte ppl "
-              f"{metrics['byte_perplexity']:.5f} bpb {metrics['bits_per_byte']:.5f} ({len(docs)} documents, "
-              f"{tokens} tokens, {result['tasks']['wikitext']['seconds']:.0f} s)", flush=True)
+              f"{metrics['byte_perplexity']:.5f} bpb {metrics['bits_per_byte']:.5f} ({len(pages)} documents, "
+              f"{tokens} tokens, {seconds:.0f} s)", flush=True)
     return result
 
 
-def lm_eval_command(args, task: str, pretrained: str, remote_code: bool, output_path: str) -> list[str]:
-    """The lm_eval command line of one task on one checkpoint (relative to the repository root)."""
+def _in_slices(task: str, examples: Sequence, size: int, score, work: Path | None) -> tuple[list, float, int]:
+    """score(examples[i:i + size]) for each slice, in order: (the per-example results joined, the seconds spent
+    scoring them, summed over the invocations that did, how many slices an earlier invocation had done). A slice's
+    results are written whole (a temporary file renamed) to work/hf_models/<task>/<first>-<last>.json and read back
+    instead of scored again."""
+    results, seconds, reused = [], 0.0, 0
+    folder = work / "hf_models" / task if work is not None else None
+    for start in range(0, len(examples), size):
+        chunk = examples[start: start + size]
+        part = folder / f"{start:05d}-{start + len(chunk) - 1:05d}.json" if folder is not None else None
+        if part is not None and part.is_file():
+            saved = json.loads(part.read_text())
+            reused += 1
+        else:
+            began = time.perf_counter()
+            saved = {"per_example": score(chunk), "seconds": time.perf_counter() - began}
+            if part is not None:
+                _write_json(part, saved)
+                print(f"hf_models {task}: {start + len(chunk)}/{len(examples)} scored", flush=True)
+        if len(saved["per_example"]) != len(chunk):
+            raise RuntimeError(f"{part}: {len(saved['per_example'])} results for {len(chunk)} examples")
+        results += saved["per_example"]
+        seconds += saved["seconds"]
+    return results, seconds, reused
+
+
+def _write_json(path: Path, data) -> None:
+    """The file whole or not at all: written beside it, then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data) + "\n")
+    os.replace(tmp, path)
+
+
+def lm_eval_command(args, task: str, pretrained: str, remote_code: bool, output_path: str,
+                    cache: Path | None = None) -> list[str]:
+    """The lm_eval command line of one task on one checkpoint (relative to the repository root). `cache`: lm_eval's
+    --use_cache database (each answer is committed as it is computed, so a cut run continues from it)."""
     model_args = f"pretrained={pretrained},dtype={args.dtype},max_length={args.max_length}"
     if remote_code:
         model_args += ",trust_remote_code=True"
@@ -131,19 +179,32 @@ def lm_eval_command(args, task: str, pretrained: str, remote_code: bool, output_
         cmd += ["--metadata", json.dumps(metadata)]
     if limit is not None:
         cmd += ["--limit", str(limit)]
+    if cache is not None:
+        cmd += ["--use_cache", str(cache)]
     return cmd
 
 
-def run_lm_eval(args, name: str, tasks: Sequence[str]) -> dict:
-    """lm_eval's HF model on the Llama folder (transformers' class) or the hf_gpt folder (hf_models' class)."""
+def run_lm_eval(args, name: str, tasks: Sequence[str], work: Path | None = None) -> dict:
+    """lm_eval's HF model on the Llama folder (transformers' class) or the hf_gpt folder (hf_models' class). With
+    `work` (the resumable work folder of these settings), lm_eval keeps its answers in a --use_cache database there
+    and each finished task's entry is saved there: a cut run continues, a finished task is not run again."""
     pretrained, remote_code = (args.llama_model, False) if name == "lm_eval_llama" else (args.hf_gpt_model, True)
     result = {"model": pretrained, "tasks": {}}
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
     for task in tasks:
+        done = work / name / f"{task}.json" if work is not None else None
+        if done is not None and done.is_file():
+            result["tasks"][task] = {**json.loads(done.read_text()), "reused": True}
+            print(f"{name} {task}: done earlier ({done})", flush=True)
+            continue
         with tempfile.TemporaryDirectory(prefix="zero_shot_lm_eval_") as out:
-            cmd = lm_eval_command(args, task, pretrained, remote_code, out)
+            cache = None
+            if work is not None:
+                (work / name).mkdir(parents=True, exist_ok=True)
+                cache = (work / name / f"lm_eval_cache_{task}").resolve()
+            cmd = lm_eval_command(args, task, pretrained, remote_code, out, cache)
             started = time.perf_counter()
             proc = subprocess.run(cmd, check=False, cwd=ROOT, env=env, capture_output=True, text=True)
             wall = time.perf_counter() - started
@@ -156,7 +217,10 @@ def run_lm_eval(args, name: str, tasks: Sequence[str]) -> dict:
             samples = sorted((json.loads(line) for line in samples_file.read_text().splitlines() if line.strip()),
                              key=lambda s: s["doc_id"])
         metrics = report["results"][LM_EVAL_TASK[task]]
-        entry = {"command": _tidy(shlex.join(cmd[:cmd.index("--output_path")] + cmd[cmd.index("--log_samples") + 1:])),
+        shown = cmd[:cmd.index("--output_path")] + cmd[cmd.index("--log_samples") + 1:]
+        if "--use_cache" in shown:
+            shown = shown[:shown.index("--use_cache")] + shown[shown.index("--use_cache") + 2:]
+        entry = {"command": _tidy(shlex.join(shown)),
                  "wall_seconds": wall, "evaluation_seconds": float(report.get("total_evaluation_time_seconds", "nan")),
                  "examples": len(samples), "lm_eval_version": report.get("lm_eval_version")}
         if task == "lambada":
@@ -172,6 +236,8 @@ def run_lm_eval(args, name: str, tasks: Sequence[str]) -> dict:
                   f"{entry['byte_perplexity']:.5f} bpb {entry['bits_per_byte']:.5f} ({len(samples)} documents, "
                   f"{wall:.0f} s)", flush=True)
         result["tasks"][task] = entry
+        if done is not None:
+            _write_json(done, entry)
     return result
 
 
@@ -247,6 +313,25 @@ def versions() -> dict:
     return out
 
 
+FINGERPRINTED = ("hf_gpt_model", "llama_model", "lambada_file", "wikitext_file", "lambada_limit", "wikitext_limit",
+                 "max_length", "lambada_batch_size", "wikitext_batch_size", "dtype", "lambada_slice", "wikitext_slice")
+
+
+def work_folder(args) -> Path:
+    """work_dir/<hash of the settings that change a score>: settings.json records them. Device and threads are not
+    among them (a run cut on a CPU may be finished on a GPU; the scores agree to float rounding)."""
+    import hashlib
+
+    settings = {key: str(Path(v).resolve()) if key.endswith(("_model", "_file")) else v
+                for key, v in vars(args).items() if key in FINGERPRINTED}
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    folder = Path(args.work_dir).resolve() / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "settings.json").is_file():
+        _write_json(folder / "settings.json", settings)
+    return folder
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hf_gpt_model", default="/tmp/smollm2_hf_gpt", help="hf_models-format folder (hf_gpt)")
@@ -267,10 +352,17 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--lm_eval_python", default=os.environ.get("LM_EVAL_PYTHON", "/tmp/lmeval/bin/python"),
                         help="a Python with lm-evaluation-harness installed (and hf_models importable)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "zero_shot_gpt.json"))
+    parser.add_argument("--work_dir", default=str(ROOT / "runs" / "zero_shot"),
+                        help="where finished slices and lm_eval's answers are kept, so that a cut run continues "
+                             "(one subfolder per settings)")
+    parser.add_argument("--no_resume", action="store_true", help="keep nothing: score everything in this invocation")
+    parser.add_argument("--lambada_slice", type=int, default=256, help="passages scored (and saved) at a time")
+    parser.add_argument("--wikitext_slice", type=int, default=4, help="documents scored (and saved) at a time")
     args = parser.parse_args(argv)
-    for name in ("lambada_limit", "wikitext_limit"):
+    for name in ("lambada_limit", "wikitext_limit", "lambada_slice", "wikitext_slice"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
+    work = None if args.no_resume else work_folder(args)
 
     results = {
         "description": "Zero-shot LAMBADA (lambada_openai) and WikiText-2 (wikitext, document-level rolling "
@@ -286,9 +378,11 @@ def main(argv: list[str] | None = None) -> dict:
         "versions": versions(),
         "runs": {},
     }
+    if work is not None:
+        results["work_dir"] = _tidy(str(work))
     for name in args.runs:
-        results["runs"][name] = run_hf_models(args, args.tasks) if name == "hf_models" else \
-            run_lm_eval(args, name, args.tasks)
+        results["runs"][name] = run_hf_models(args, args.tasks, work) if name == "hf_models" else \
+            run_lm_eval(args, name, args.tasks, work)
     results["comparison"] = compare(results, args.tasks)
     table = markdown_table(results)
     results["table"] = table

@@ -28,6 +28,7 @@ from hf_models.gpt import (
     GPTModel,
     export_checkpoint,
 )
+from hf_models.gpt import modeling_gpt
 
 PAD, BOS, EOS = 0, 1, 2
 VOCAB = 23
@@ -460,14 +461,20 @@ def test_half_precision_training_on_cpu_takes_the_eager_attention_path_with_the_
     assert torch.equal(losses["sdpa"], losses["eager"]) and torch.equal(grads["sdpa"], grads["eager"])
 
 
-def test_decoding_one_sequence_reads_the_output_layer_transposed_with_the_same_logits():
+@pytest.mark.parametrize("rows", [1, 3], ids=["one sequence", "a batch"])
+def test_decoding_reads_the_output_layer_transposed_with_the_same_logits(rows, monkeypatch):
+    """A decoding step's rows (up to _TRANSPOSED_OUTPUT_ROWS) read a transposed copy of W, with the same logits."""
+    monkeypatch.setattr(modeling_gpt, "_TRANSPOSED_OUTPUT_ROWS", 4)
     model = GPTForCausalLM(tiny_config()).eval()
-    ids = torch.tensor([[3, 4, 5]])
+    ids = torch.tensor([[3, 4, 5], [6, 7, 8], [9, 10, 11]])[:rows]
     with torch.no_grad():
-        fast = model(ids, logits_to_keep=1).logits  # one row: the transposed copy
+        fast = model(ids, logits_to_keep=1).logits  # a row per sequence: the transposed copy
         dense = model.lm_head(model.transformer(ids).last_hidden_state[:, -1:])
         torch.testing.assert_close(fast, dense, rtol=1e-6, atol=1e-6)
         assert "_transposed_output_weight" in model.__dict__
+        del model.__dict__["_transposed_output_weight"]
+        torch.testing.assert_close(model(ids).logits, model.lm_head(model.transformer(ids).last_hidden_state))
+        assert ("_transposed_output_weight" in model.__dict__) == (3 * rows <= 4)  # every position: 3 or 9 rows
         model.lm_head.weight.mul_(2.0)  # the weights change: the copy is made again
         torch.testing.assert_close(model(ids, logits_to_keep=1).logits,
                                    model.lm_head(model.transformer(ids).last_hidden_state[:, -1:]))

@@ -231,3 +231,112 @@ def test_against_lm_eval_itself():
     assert report["same"]
     if wiki:
         assert report["sizes"] == {"lambada_openai_local": 5153, "wikitext_local": 62}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# A cut run continues
+# ----------------------------------------------------------------------------------------------------------------------
+WORDS = "the a man woman dog saw walked into house big red small with ran".split()
+
+
+@pytest.fixture(scope="module")
+def tiny_zero_shot_inputs(tmp_path_factory):
+    """A tiny hf_gpt folder with a word tokenizer, a LAMBADA file of 7 passages, a WikiText file of 3 documents."""
+    import random as _random
+
+    import torch
+
+    from hf_models import GPTConfig, GPTForCausalLM
+    from hf_models.tasks.causal_lm import train_word_tokenizer
+
+    folder = tmp_path_factory.mktemp("zero_shot")
+    tokenizer = train_word_tokenizer([" ".join(WORDS)])
+    torch.manual_seed(0)
+    GPTForCausalLM(GPTConfig(vocab_size=len(tokenizer), n_positions=64, n_embd=16, n_layer=2, n_head=2,
+                             bos_token_id=None, eos_token_id=None)).save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    rng = _random.Random(0)
+    lambada = folder / "lambada.jsonl"
+    lambada.write_text("".join(json.dumps({"text": " ".join(rng.choices(WORDS, k=rng.randint(4, 9)))}) + "\n"
+                               for _ in range(7)))
+    wiki = folder / "wiki.txt"
+    wiki.write_text("".join(f" \n = Title {i} = \n \n {' '.join(rng.choices(WORDS, k=30))} . \n \n" for i in range(3)))
+    return folder
+
+
+def zero_shot_args(inputs, work, *extra):
+    return ["--hf_gpt_model", str(inputs / "model"), "--lambada_file", str(inputs / "lambada.jsonl"),
+            "--wikitext_file", str(inputs / "wiki.txt"), "--runs", "hf_models", "--max_length", "8",
+            "--lambada_slice", "3", "--wikitext_slice", "2", "--work_dir", str(work), "--threads", "1", *extra]
+
+
+def test_a_cut_run_continues_from_its_saved_slices(tiny_zero_shot_inputs, tmp_path, monkeypatch):
+    """The hf_models run scores in slices saved to the work folder: a run cut after its first slices continues
+    from them, and gives the results of a run that was never cut (and of one without slices)."""
+    inputs = tiny_zero_shot_inputs
+    whole = zero_shot_gpt.main(zero_shot_args(inputs, tmp_path / "w0", "--no_resume", "--output",
+                                              str(tmp_path / "whole.json")))
+    assert not (tmp_path / "w0").exists()
+    from hf_models.tasks import causal_lm as module
+
+    real, calls = module.score_lambada, []
+
+    class Cut(Exception):
+        """The run is killed."""
+
+    def cut_after_two_slices(*args, **kwargs):
+        calls.append(len(args[2]))
+        if len(calls) == 3:
+            raise Cut
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "score_lambada", cut_after_two_slices)
+    with pytest.raises(Cut):
+        zero_shot_gpt.main(zero_shot_args(inputs, tmp_path / "w", "--output", str(tmp_path / "cut.json")))
+    assert calls == [3, 3, 1] and not (tmp_path / "cut.json").exists()
+    (folder,) = (tmp_path / "w").iterdir()
+    assert sorted(p.name for p in (folder / "hf_models" / "lambada").iterdir()) == ["00000-00002.json",
+                                                                                  "00003-00005.json"]
+    calls.clear()
+    resumed = zero_shot_gpt.main(zero_shot_args(inputs, tmp_path / "w", "--output", str(tmp_path / "cut.json")))
+    assert calls == [1]  # only the slice that was not done
+    lam, wiki = resumed["runs"]["hf_models"]["tasks"]["lambada"], resumed["runs"]["hf_models"]["tasks"]["wikitext"]
+    assert lam["slices_reused"] == 2 and wiki["slices_reused"] == 0 and wiki["documents"] == 3
+    for task in ("lambada", "wikitext"):
+        expected = whole["runs"]["hf_models"]["tasks"][task]
+        for key, value in expected.items():
+            if key in ("seconds", "slices_reused"):
+                continue
+            if key == "per_example":
+                flat = lambda rows: [x for row in rows for x in (row if isinstance(row, list) else [row])]
+                assert flat(lam[key] if task == "lambada" else wiki[key]) == pytest.approx(flat(value), rel=1e-5)
+            else:
+                assert (lam if task == "lambada" else wiki)[key] == pytest.approx(value, rel=1e-5), key
+    monkeypatch.undo()
+    # one slice of everything: the same as the slices
+    single = zero_shot_gpt.main(zero_shot_args(inputs, tmp_path / "w1", "--lambada_slice", "100", "--wikitext_slice",
+                                               "100", "--output", str(tmp_path / "single.json")))
+    assert single["runs"]["hf_models"]["tasks"]["lambada"]["acc"] == lam["acc"]
+    assert single["runs"]["hf_models"]["tasks"]["wikitext"]["word_perplexity"] == pytest.approx(
+        wiki["word_perplexity"], rel=1e-5)
+    # other settings: another folder, nothing reused
+    assert len(list((tmp_path / "w").iterdir())) == 1
+    zero_shot_gpt.main(zero_shot_args(inputs, tmp_path / "w", "--max_length", "6", "--tasks", "lambada",
+                                      "--output", str(tmp_path / "other.json")))
+    assert len(list((tmp_path / "w").iterdir())) == 2
+
+
+def test_lm_eval_runs_keep_their_answers_in_the_work_folder(tmp_path):
+    args = zero_shot_gpt.argparse.Namespace(
+        dtype="float32", max_length=2048, lambada_limit=None, wikitext_limit=None, lambada_batch_size=8,
+        wikitext_batch_size=1, lm_eval_python="python", device="cpu", llama_model="/m", hf_gpt_model="/g", threads=1,
+        lambada_file=str(zero_shot_gpt.DEFAULT_DATA / "lambada" / "lambada_test.jsonl"),
+        wikitext_file=str(zero_shot_gpt.DEFAULT_DATA / "wikitext2" / "test.txt"))
+    cmd = zero_shot_gpt.lm_eval_command(args, "lambada", "/m", False, "/out", tmp_path / "cache")
+    assert cmd[cmd.index("--use_cache") + 1] == str(tmp_path / "cache")
+    assert "--use_cache" not in zero_shot_gpt.lm_eval_command(args, "lambada", "/m", False, "/out")
+    # a finished task is read back, not run again
+    (tmp_path / "lm_eval_llama").mkdir()
+    (tmp_path / "lm_eval_llama" / "lambada.json").write_text(json.dumps({"acc": 0.5, "per_example": [[-1.0, True]]}))
+    result = zero_shot_gpt.run_lm_eval(args, "lm_eval_llama", ["lambada"], tmp_path)
+    assert result["tasks"]["lambada"] == {"acc": 0.5, "per_example": [[-1.0, True]], "reused": True}
