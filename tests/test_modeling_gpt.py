@@ -533,3 +533,50 @@ def test_beams_and_samples_read_each_prompt_once(overrides):
         assert torch.equal(got.sequences, expected.sequences), kwargs
         for a, b in zip(got.scores, expected.scores, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16 autocast"])
+@pytest.mark.parametrize("num_items", [None, 7], ids=["mean", "num_items_in_batch"])
+def test_the_loss_and_its_gradients_are_transformers_cross_entropys(bf16, num_items, monkeypatch):
+    """LinearCrossEntropy (dL/dz = softmax(z) - onehot(y), formed in the backward pass, slice by slice) gives the loss,
+    logits and gradients of nn.Linear + transformers' ForCausalLMLoss: ignored labels, a gradient reaching the
+    returned logits as well, a second backward over a kept graph."""
+    from transformers.loss.loss_utils import ForCausalLMLoss
+
+    monkeypatch.setattr(modeling_gpt, "_LOSS_SLICE_ELEMENTS", 3 * VOCAB)  # slices of 3 rows: 5 slices of 14 rows
+    torch.manual_seed(0)
+    model = GPTForCausalLM(tiny_config(initializer_range=0.5, embd_pdrop=0.0, resid_pdrop=0.0, attn_pdrop=0.0))
+    ids = torch.randint(3, VOCAB, (2, 7))
+    labels = ids.clone()
+    labels[0, 2] = labels[1, :3] = -100
+    results, applied = {}, []
+    apply = modeling_gpt.LinearCrossEntropy.apply
+    monkeypatch.setattr(modeling_gpt.LinearCrossEntropy, "apply", lambda *a: applied.append(1) or apply(*a))
+    for path in ("fused", "reference"):
+        model.zero_grad()
+        if path == "reference":  # nn.Linear + ForCausalLMLoss: the path taken when the output layer is replaced
+            monkeypatch.setattr(modeling_gpt, "_plain_output_layer", lambda layer: False)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(ids, labels=labels, num_items_in_batch=num_items)
+        assert out.logits.dtype == (torch.bfloat16 if bf16 else torch.float32)
+        if path == "reference":
+            reference = ForCausalLMLoss(out.logits, labels, vocab_size=VOCAB, num_items_in_batch=num_items)
+            torch.testing.assert_close(out.loss, reference)
+        extra = (out.logits.float()[:, :, 5] ** 2).sum() * 1e-3  # a second loss on the logits
+        (out.loss + extra).backward(retain_graph=True)
+        first = [p.grad.clone() for p in model.parameters()]
+        out.loss.backward()  # again, over the kept graph: the loss's gradient once more
+        results[path] = (out.loss.detach(), out.logits.detach(), first, [p.grad.clone() for p in model.parameters()])
+    assert len(applied) == 1  # the fused path ran once, the reference never
+    tolerance = {"rtol": 2e-2, "atol": 2e-3} if bf16 else {"rtol": 1e-5, "atol": 1e-6}
+    torch.testing.assert_close(results["fused"][0], results["reference"][0], **tolerance)
+    torch.testing.assert_close(results["fused"][1], results["reference"][1], **tolerance)
+    for index in (2, 3):
+        for fused, reference in zip(results["fused"][index], results["reference"][index]):
+            torch.testing.assert_close(fused, reference, **tolerance)
+
+
+def test_the_loss_of_no_labelled_token_is_nan_as_transformers():
+    model = GPTForCausalLM(tiny_config())
+    out = model(torch.tensor([[3, 4, 5]]), labels=torch.tensor([[3, -100, -100]]))
+    assert torch.isnan(out.loss) and out.logits.shape == (1, 3, VOCAB)

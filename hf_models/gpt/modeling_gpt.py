@@ -439,6 +439,83 @@ def _return_dict(config, return_dict) -> bool:
     return return_dict if return_dict is not None else getattr(config, "return_dict", True)
 
 
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The language-modelling loss: softmax cross-entropy, its gradient softmax(z) - onehot(y)
+# ----------------------------------------------------------------------------------------------------------------------
+_LOSS_SLICE_ELEMENTS = 1 << 22  # logits per slice of the loss on a CPU (16 MB in fp32: they stay in the cache)
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """logits z = h W^T and L = sum over labelled rows of (logsumexp(z) - z_y) / divisor, whose gradient
+    dL/dz = (softmax(z) - onehot(y)) / divisor is formed once, in the backward pass, slice by slice of rows: no
+    log-softmax tensor is stored and none is differentiated (`F.cross_entropy` makes both, over rows x vocabulary).
+    The logits are an output too, differentiable: a gradient reaching them is added to the loss's."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, labels, divisor, rows_per_slice: int):
+        # hidden (N, d), weight (V, d), labels (N,) with IGNORE_INDEX where there is no target
+        with torch.autocast(hidden.device.type, enabled=False):
+            logits = hidden @ weight.t()  # (N, V)
+            keep = labels != IGNORE_INDEX
+            target = labels.masked_fill(~keep, 0)
+            lse = logits.new_empty(logits.shape[0], dtype=torch.float32)  # (N,) logsumexp of each row
+            for i in range(0, logits.shape[0], rows_per_slice):
+                lse[i: i + rows_per_slice] = torch.logsumexp(logits[i: i + rows_per_slice].float(), dim=-1)
+            picked = logits.gather(1, target[:, None]).squeeze(1).float()  # (N,) z_y
+            loss = torch.where(keep, lse - picked, 0.0).sum() / divisor  # -log softmax(z)_y summed / divisor
+        ctx.save_for_backward(hidden, weight, logits, lse, target, keep)
+        ctx.divisor, ctx.rows_per_slice = divisor, rows_per_slice
+        return loss, logits
+
+    @staticmethod
+    def backward(ctx, grad_loss, grad_logits):
+        hidden, weight, logits, lse, target, keep = ctx.saved_tensors
+        rows = ctx.rows_per_slice
+        with torch.autocast(hidden.device.type, enabled=False):
+            scale = (keep * (grad_loss / ctx.divisor))[:, None].float()  # (N, 1): dLoss / d(each row's loss)
+            minus_one = scale.new_full((min(rows, logits.shape[0]), 1), -1.0)
+            grad = torch.empty_like(logits)  # (N, V) dLoss/dz
+            for i in range(0, logits.shape[0], rows):
+                out = grad[i: i + rows]
+                z = logits[i: i + rows].float()
+                p = torch.sub(z, lse[i: i + rows, None], out=out if out.dtype == torch.float32 else None)
+                p.exp_()  # softmax(z) = exp(z - logsumexp z)
+                p.scatter_add_(1, target[i: i + rows, None], minus_one[: p.shape[0]])  # - onehot(y)
+                p.mul_(scale[i: i + rows])
+                if grad_logits is not None:
+                    p.add_(grad_logits[i: i + rows])
+                if p is not out:
+                    out.copy_(p)
+            grad_hidden = grad @ weight if ctx.needs_input_grad[0] else None  # (N, d)
+            grad_weight = grad.t() @ hidden if ctx.needs_input_grad[1] else None  # (V, d)
+        return grad_hidden, grad_weight, None, None, None
+
+
+def causal_lm_loss_and_logits(hidden: torch.Tensor, weight: torch.Tensor, labels: torch.Tensor,
+                              num_items_in_batch=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """transformers' ForCausalLMLoss (labels shifted left, -100 ignored; the sum over `num_items_in_batch` when
+    given, else the mean) with the logits h W^T, through LinearCrossEntropy. Under autocast both products run in
+    its dtype, as nn.Linear's would."""
+    batch, seq, width = hidden.shape
+    if torch.is_autocast_enabled(hidden.device.type):
+        dtype = torch.get_autocast_dtype(hidden.device.type)
+        hidden, weight = hidden.to(dtype), weight.to(dtype)
+    shifted = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:].to(hidden.device)  # (batch, seq): the next token
+    divisor = num_items_in_batch if num_items_in_batch is not None else (shifted != IGNORE_INDEX).sum()
+    if torch.is_tensor(divisor):
+        divisor = divisor.to(hidden.device)
+    rows = max(1, _LOSS_SLICE_ELEMENTS // weight.shape[0]) if hidden.device.type == "cpu" else batch * seq
+    loss, logits = LinearCrossEntropy.apply(hidden.reshape(-1, width), weight, shifted.reshape(-1), divisor,
+                                            max(rows, 1))
+    return loss, logits.view(batch, seq, -1)  # (batch, seq, vocab)
+
+
+def _plain_output_layer(layer: nn.Module) -> bool:
+    """An nn.Linear without bias: the layer LinearCrossEntropy stands for."""
+    return type(layer) is nn.Linear and layer.bias is None
+
+
 class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
     r"""The language model: p(x_t | x_<t) = softmax(h_t W_E^T) over the vocabulary (the output layer tied to the
     token embeddings unless `tie_word_embeddings=False`); with `labels`, the mean next-token cross-entropy (labels
@@ -495,7 +572,8 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         hidden = outputs.last_hidden_state  # (batch, seq, n_embd)
         if logits_to_keep:
             hidden = hidden[:, -logits_to_keep:]
-        logits = self._output_layer(hidden)  # (batch, seq, vocab)
+        # with labels, the loss below computes the logits along with it
+        logits = self._output_layer(hidden) if labels is None else None  # (batch, seq, vocab)
         if prompt_copies > 1:
             logits = logits.repeat_interleave(prompt_copies, dim=0)  # (prompts * k, seq, vocab)
             if getattr(outputs, CACHE_NAME) is not None:
@@ -508,8 +586,13 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         if labels is not None:
             if labels.shape != (input_ids if input_ids is not None else inputs_embeds).shape[:2]:
                 raise ValueError(f"labels must have the shape of input_ids, got {tuple(labels.shape)}")
-            loss = ForCausalLMLoss(logits, labels, vocab_size=self.config.vocab_size,
-                                  num_items_in_batch=kwargs.get("num_items_in_batch"))
+            if logits_to_keep or torch.compiler.is_compiling() or not _plain_output_layer(self.lm_head):
+                logits = self._output_layer(hidden)  # (batch, seq, vocab)
+                loss = ForCausalLMLoss(logits, labels, vocab_size=self.config.vocab_size,
+                                       num_items_in_batch=kwargs.get("num_items_in_batch"))
+            else:  # the same loss, its gradient formed once (LinearCrossEntropy); the logits come with it
+                loss, logits = causal_lm_loss_and_logits(hidden, self.lm_head.weight, labels,
+                                                         kwargs.get("num_items_in_batch"))
         result = CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
                                         hidden_states=outputs.hidden_states, attentions=outputs.attentions)
         return result if _return_dict(self.config, return_dict) else result.to_tuple()
