@@ -20,8 +20,15 @@ Per document, the log-likelihoods of the runs are compared (lm_eval's --log_samp
 are reported. Without a GPU, a run of the whole test sets takes hours on two cores: `--lambada_limit` and
 `--wikitext_limit` take the first N passages / documents in every run (lm_eval's `--limit`), recorded as a subset.
 
+A cut run continues: run the same command again. `--work_dir` (runs/zero_shot) holds one folder per settings (the
+models, files, limits, max_length, batch sizes, dtype and slices: `settings.json` there). hf_models' run scores
+`--lambada_slice` passages / `--wikitext_slice` documents at a time and saves each slice there; lm_eval keeps its
+answers in a `--use_cache` database there, and each finished (run, task) is saved and not run again. `--runs` and
+`--tasks` pick what this invocation runs; the results of a settings folder accumulate across invocations.
+
     python benchmarks/zero_shot_gpt.py --lambada_limit 100 --wikitext_limit 3
     python benchmarks/zero_shot_gpt.py                      # the whole test sets (5153 passages, 62 documents)
+    python benchmarks/zero_shot_gpt.py --tasks wikitext --runs hf_models lm_eval_llama   # a part of it
     python benchmarks/zero_shot_gpt.py --hf_gpt_model DIR --llama_model DIR2   # another model (same weights twice)
 
 Writes benchmarks/results/zero_shot_gpt.json and prints a Markdown table.
