@@ -505,9 +505,9 @@ def causal_lm_loss_and_logits(hidden: torch.Tensor, weight: torch.Tensor, labels
     divisor = num_items_in_batch if num_items_in_batch is not None else (shifted != IGNORE_INDEX).sum()
     if torch.is_tensor(divisor):
         divisor = divisor.to(hidden.device)
-    rows = max(1, _LOSS_SLICE_ELEMENTS // weight.shape[0]) if hidden.device.type == "cpu" else batch * seq
+    rows = max(1, _LOSS_SLICE_ELEMENTS // weight.shape[0])
     loss, logits = LinearCrossEntropy.apply(hidden.reshape(-1, width), weight, shifted.reshape(-1), divisor,
-                                            max(rows, 1))
+                                            rows)
     return loss, logits.view(batch, seq, -1)  # (batch, seq, vocab)
 
 
@@ -586,11 +586,12 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
         if labels is not None:
             if labels.shape != (input_ids if input_ids is not None else inputs_embeds).shape[:2]:
                 raise ValueError(f"labels must have the shape of input_ids, got {tuple(labels.shape)}")
-            if logits_to_keep or torch.compiler.is_compiling() or not _plain_output_layer(self.lm_head):
+            if (logits_to_keep or hidden.device.type != "cpu" or torch.compiler.is_compiling()
+                    or not _plain_output_layer(self.lm_head)):
                 logits = self._output_layer(hidden)  # (batch, seq, vocab)
                 loss = ForCausalLMLoss(logits, labels, vocab_size=self.config.vocab_size,
                                        num_items_in_batch=kwargs.get("num_items_in_batch"))
-            else:  # the same loss, its gradient formed once (LinearCrossEntropy); the logits come with it
+            else:  # on a CPU: the same loss, its gradient formed once (LinearCrossEntropy); the logits come with it
                 loss, logits = causal_lm_loss_and_logits(hidden, self.lm_head.weight, labels,
                                                          kwargs.get("num_items_in_batch"))
         result = CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
