@@ -22,7 +22,7 @@ import transformers
 from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
 
 # The families of hf_models, each a folder `hf_models/<name>/` whose `modeling_<name>.py` declares HEADS.
-FAMILY_NAMES = ("bert", "word2vec", "ngram", "rnn", "seq2seq", "transformer", "gpt")
+FAMILY_NAMES = ("bert", "word2vec", "ngram", "rnn", "seq2seq", "transformer", "gpt", "t5")
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ def register_auto_classes() -> None:
 # either kind runs through either library's classes (`hf_models.trainer_utils.load_config`).
 TRANSFORMERS_MODEL_TYPES = {
     FAMILIES["bert"].model_type: "bert",
+    FAMILIES["t5"].model_type: "t5",
 }
 
 __all__ = ["FAMILIES", "FAMILY_NAMES", "TRANSFORMERS_MODEL_TYPES", "Family", "register_auto_classes"]

@@ -131,7 +131,7 @@ def test_families_are_read_from_heads():
         # the auto_map a saved folder carries is computed from the same HEADS
         assert module.AUTO_MAP == {"AutoConfig": f"configuration_{name}.{family.config_class.__name__}",
                                    **{auto: f"modeling_{name}.{cls.__name__}" for auto, cls in family.heads.items()}}
-    assert TRANSFORMERS_MODEL_TYPES == {"hf_bert": "bert"}
+    assert TRANSFORMERS_MODEL_TYPES == {"hf_bert": "bert", "hf_t5": "t5"}
 
 
 def test_register_auto_classes_is_idempotent():

@@ -198,6 +198,12 @@ def _tiny_gpt():
     return hf_models.GPTForCausalLM(config)
 
 
+def _tiny_t5():
+    config = hf_models.T5Config(vocab_size=20, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2,
+                                relative_attention_num_buckets=4, relative_attention_max_distance=8)
+    return hf_models.T5ForConditionalGeneration(config)
+
+
 # family -> a tiny model of one of its heads (a new family adds one here; the test below fails until it does)
 TINY_MODELS = {
     "bert": _tiny_bert,
@@ -207,6 +213,7 @@ TINY_MODELS = {
     "seq2seq": _tiny_seq2seq,
     "transformer": _tiny_transformer,
     "gpt": _tiny_gpt,
+    "t5": _tiny_t5,
 }
 
 # Runs in the fresh interpreter that cannot import hf_models: loads every entry of each folder's auto_map.
