@@ -551,3 +551,22 @@ def test_metrics_match_a_direct_computation():
     assert metrics["mlm_perplexity"] == pytest.approx(np.exp(metrics["mlm_loss"]), rel=1e-5)
     assert metrics["nsp_loss"] == pytest.approx(torch.nn.functional.cross_entropy(nsp_logits, nsp_labels).item(), rel=1e-5)
     assert metrics["nsp_accuracy"] == pytest.approx((nsp_logits.argmax(-1) == nsp_labels).float().mean().item())
+
+
+def test_tokenize_documents_ignores_truncation_and_padding_saved_in_the_tokenizer():
+    """A tokenizer.json saved with truncation and padding (the shared T5 one cuts and pads every text to 256) must not
+    cut or pad the pretraining sentences; the tokenizer itself keeps its settings."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from hf_models.pretraining.next_sentence import tokenize_documents
+
+    words = "[PAD] the dog saw a cat and ran far away".split()
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[PAD]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.enable_truncation(max_length=3)
+    backend.enable_padding(length=6, pad_id=0, pad_token="[PAD]")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]")
+    documents = [["the dog saw a cat and ran far away", "a cat"], ["the dog ran"]]
+    assert tokenize_documents(documents, tokenizer) == [[[1, 2, 3, 4, 5, 6, 7, 8, 9], [4, 5]], [[1, 2, 7]]]
+    assert tokenizer.backend_tokenizer.truncation is not None and tokenizer.backend_tokenizer.padding is not None

@@ -104,6 +104,12 @@ def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer) -> list[li
     if not sentences:
         return []
     backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and (backend.truncation is not None or backend.padding is not None):
+        # a tokenizer.json saved with truncation or padding (T5's cuts and pads every text to 256) would apply it to
+        # every sentence: a copy without them
+        backend = type(backend).from_str(backend.to_str())
+        backend.no_truncation()
+        backend.no_padding()
     if backend is not None:  # the Rust tokenizer, batched over threads: ~1M words in a few seconds
         ids = [encoding.ids for encoding in backend.encode_batch_fast(sentences, add_special_tokens=False)]
     else:
