@@ -64,7 +64,8 @@ def check(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def test_help_exits_zero():
     result = check(run_cli(["--help"]))
     for flag in ("--train_files", "--document_separator", "--whole_word_masking", "--overwrite_output_dir",
-                 "--vocab_size", "--model_name_or_path", "--report_to"):
+                 "--vocab_size", "--model_name_or_path", "--report_to", "--noise_density", "--mean_noise_span_length",
+                 "--extra_ids"):
         assert flag in result.stdout
 
 
@@ -144,7 +145,10 @@ def test_unknown_objective_is_named(tmp_path):
     corpus = write_corpus(tmp_path / "corpus.txt")
     result = run_cli(tiny_args(corpus, tmp_path / "out", 2, "--objective", "mlm_plus"))
     assert result.returncode != 0
-    assert "--objective must be one of mlm, mlm_nsp, got 'mlm_plus'" in result.stderr
+    from hf_models.tasks.pretraining import OBJECTIVES
+
+    assert f"--objective must be one of {', '.join(sorted(OBJECTIVES))}, got 'mlm_plus'" in result.stderr
+    assert "span_corruption" in OBJECTIVES
 
 
 def test_refuses_to_overwrite_a_folder_that_is_not_a_run(tmp_path):
