@@ -31,19 +31,40 @@ extract token, and `--lm_loss_coef 0.5` adds the auxiliary language-modelling lo
     python training/run_glue.py --model_name_or_path ./my-gpt --task_name rte --data_dir ../shared/data/glue/RTE \
         --do_train --do_eval --lm_loss_coef 0.5 --max_seq_length 128 --output_dir /tmp/gpt-rte --use_cpu
 
+An encoder-decoder checkpoint (hf_models' or transformers' T5) is fine-tuned text-to-text, as in the T5 paper
+(Raffel et al. 2020, appendix D): the input is "sst2 sentence: ...", "mnli hypothesis: ... premise: ...", the target the
+label word ("positive", "not_entailment", an STS-B score rounded to 0.2 as "3.8"), trained by Seq2SeqTrainer and
+scored by generating the label (greedy; `--generation_num_beams`, `--generation_max_length`) with the same metrics;
+generations that are no label count as wrong and are reported (`eval_invalid_predictions`):
+
+    python training/run_glue.py --model_name_or_path ./my-t5 --task_name sst2 --data_dir ../shared/data/glue/SST-2 \
+        --do_train --do_eval --learning_rate 3e-4 --num_train_epochs 3 --output_dir /tmp/t5-sst2 --use_cpu
+
 Arguments can also come from one JSON file: `python training/run_glue.py args.json`.
 """
 
 from __future__ import annotations
 
-from hf_models.cli_utils import releases_output_dirs, run_main
+from transformers import Seq2SeqTrainingArguments
+
+from hf_models.cli_utils import (
+    parse_args,
+    releases_output_dirs,
+    run_main,
+    setup_logging,
+)
 from hf_models.tasks.glue import GlueDataArguments, run_glue
-from hf_models.trainer_utils import run_task_cli
+from hf_models.trainer_utils import ModelArguments, RunArguments
 
 
 @releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
-    return run_task_cli(GlueDataArguments, run_glue, "hf_models.run_glue", argv)
+    # Seq2SeqTrainingArguments: TrainingArguments plus the generation flags of the text-to-text (T5) path
+    model_args, data_args, run_args, training_args = parse_args(
+        (ModelArguments, GlueDataArguments, RunArguments, Seq2SeqTrainingArguments), argv
+    )
+    setup_logging(training_args, "hf_models.run_glue")
+    return run_glue(model_args, data_args, run_args, training_args)
 
 
 if __name__ == "__main__":

@@ -751,14 +751,19 @@ def compute_glue_metrics(task: GlueTask, metric_config: str, predictions, refere
     return result
 
 
-def write_glue_predictions(path: str | os.PathLike, task: GlueTask, idx, predictions, gold=None) -> None:
-    """The GLUE submission format: `index<TAB>prediction` (labels as the GLUE tsv files write them), gold optional."""
+def write_glue_predictions(path: str | os.PathLike, task: GlueTask, idx, predictions, gold=None,
+                           extra_columns: dict[str, list[str]] | None = None) -> None:
+    """The GLUE submission format: `index<TAB>prediction` (labels as the GLUE tsv files write them), gold optional,
+    then any `extra_columns` (name -> a text per example, e.g. a T5's raw generations; tabs and line breaks in them
+    become spaces)."""
+    extra_columns = extra_columns or {}
     with atomic_write(path) as f:  # whole or not at all
-        f.write("index\tprediction" + ("\tlabel" if gold is not None else "") + "\n")
+        f.write("\t".join(["index", "prediction", *(["label"] if gold is not None else []), *extra_columns]) + "\n")
         for i, (index, prediction) in enumerate(zip(idx, predictions)):
             cells = [str(int(index)), format_label(task, prediction)]
             if gold is not None:
                 cells.append(format_label(task, gold[i]))
+            cells += [" ".join(str(texts[i]).replace("\t", " ").splitlines()) for texts in extra_columns.values()]
             f.write("\t".join(cells) + "\n")
 
 
@@ -900,6 +905,14 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
     if training_args.do_predict and not test_splits:
         raise ValueError(f"--do_predict needs a test split (found {list(raw)})")
 
+    # An encoder-decoder (T5) is fine-tuned text-to-text: T5's task prefixes in, the label words out (text_to_text.py)
+    config = load_config(model_args, finetuning_task=task.name)
+    from .text_to_text import is_text_to_text, run_text_to_text
+
+    if is_text_to_text(config):
+        return run_text_to_text(model_args, data_args, run_args, training_args, config, raw, eval_splits, test_splits,
+                                last_checkpoint)
+
     # The config carries the task's labels when training; an already fine-tuned model keeps its own for evaluation.
     if training_args.do_train:
         label_fields = (
@@ -908,9 +921,7 @@ def run_glue(model_args: ModelArguments, data_args: GlueDataArguments, run_args:
              "label2id": {name: i for i, name in enumerate(task.label_names)},
              "problem_type": "single_label_classification"}
         )
-    else:
-        label_fields = {}
-    config = load_config(model_args, finetuning_task=task.name, **label_fields)
+        config = load_config(model_args, finetuning_task=task.name, **label_fields)
     tokenizer = load_tokenizer(model_args)
     # GPT-1's recipe: the input transformation (GPT family by default) and the auxiliary LM loss (--lm_loss_coef)
     input_format = resolve_input_format(data_args, config, tokenizer,
