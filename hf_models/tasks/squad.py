@@ -104,8 +104,11 @@ class DataArguments:
         metadata={"help": "Tokens per feature (question + context window + special tokens); longer contexts are "
                           "split into several features. Capped at the tokenizer's model_max_length."},
     )
-    doc_stride: int = field(
-        default=128, metadata={"help": "Tokens shared by two consecutive windows of a long context."}
+    doc_stride: int | None = field(
+        default=None,
+        metadata={"help": "Tokens shared by two consecutive windows of a long context (default 128, or half of "
+                          "--max_seq_length when that is shorter). Extractive models only: an encoder-decoder (T5) "
+                          "reads one window, truncated."},
     )
     pad_to_max_length: bool = field(
         default=False,
@@ -130,6 +133,9 @@ class DataArguments:
             if extension not in SQUAD_FILE_EXTENSIONS:
                 raise ValueError(f"--{flag} {path}: expected a .json, .jsonl or .csv file, got {extension or 'no'} "
                                  "extension")
+        self.doc_stride_given = self.doc_stride is not None  # a text-to-text run says it ignores a given stride
+        if self.doc_stride is None:
+            self.doc_stride = min(128, self.max_seq_length // 2)
         if self.doc_stride < 0 or self.max_seq_length <= 0 or self.doc_stride >= self.max_seq_length:
             raise ValueError(f"need 0 <= --doc_stride < --max_seq_length, got doc_stride {self.doc_stride} and "
                              f"max_seq_length {self.max_seq_length}")
@@ -968,6 +974,15 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
     wait_for_everyone(training_args)  # every process has read the output folder before any writes to it
 
     set_seed(training_args.seed)  # the same new QA head in every process and on every resume
+    # An encoder-decoder (T5) is fine-tuned text-to-text: "question: ... context: ..." in, the answer text out
+    from .text_to_text import is_text_to_text
+
+    config = load_config(model_args)
+    if is_text_to_text(config):
+        from .text_to_text_tasks import run_text_to_text_qa
+
+        return run_text_to_text_qa(model_args, data_args, run_args, training_args, config,
+                                   {split: raw[split] for split in splits}, last_checkpoint)
     config = load_config(model_args, num_labels=2)  # a start and an end score per token
     tokenizer = load_tokenizer(model_args)
     model = load_model(AutoModelForQuestionAnswering, model_args, config)

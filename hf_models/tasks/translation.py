@@ -25,6 +25,7 @@ from ..trainer_utils import (
     RunArguments,
     SafeSavingMixin,
     detect_last_checkpoint,
+    implementation_name,
     record_results,
     wait_for_everyone,
 )
@@ -358,8 +359,14 @@ class TranslationModelArguments:
     model_name_or_path: str | None = field(
         default=None,
         metadata={"help": "A saved hf_models translation folder (Seq2Seq or Transformer) to start from (its "
-                          "source_tokenizer/ and target_tokenizer/ are used unless given); default: a new model built "
-                          "from the flags below."},
+                          "source_tokenizer/ and target_tokenizer/ are used unless given), or an encoder-decoder "
+                          "checkpoint (T5: hf_models' or transformers' folder) fine-tuned text-to-text with its own "
+                          "tokenizer and T5's prefix (--source_prefix); default: a new model built from the flags "
+                          "below."},
+    )
+    implementation: str = field(
+        default="auto",
+        metadata={"help": "A T5 checkpoint: whose classes run it, 'auto', 'hf_models' or 'transformers' (as run_glue)."},
     )
     model_family: str = field(
         default="seq2seq",
@@ -425,8 +432,15 @@ class TranslationDataArguments:
     validation_target_file: str | None = field(default=None, metadata={"help": "Validation references."})
     test_source_file: str | None = field(default=None, metadata={"help": "Test source (--do_predict)."})
     test_target_file: str | None = field(default=None, metadata={"help": "Test references."})
-    source_lang: str = field(default="en", metadata={"help": "Source language code (for the results table)."})
-    target_lang: str = field(default="de", metadata={"help": "Target language code (for the results table)."})
+    source_lang: str = field(default="en", metadata={"help": "Source language code (the results table; a T5 "
+                                                              "checkpoint's prefix: en -> English)."})
+    target_lang: str = field(default="de", metadata={"help": "Target language code (the results table; a T5 "
+                                                              "checkpoint's prefix: de -> German)."})
+    source_prefix: str | None = field(
+        default=None,
+        metadata={"help": "Text put before every source sentence of an encoder-decoder checkpoint (T5) fine-tuned "
+                          "text-to-text; default: T5's 'translate English to German: ' from the language codes."},
+    )
     source_tokenizer: str | None = field(
         default=None, metadata={"help": "A saved source tokenizer folder; default: trained on the training sources."}
     )
@@ -626,12 +640,21 @@ def run_translation(model_args: TranslationModelArguments, data_args: Translatio
     """
     from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, set_seed
 
+    from .text_to_text_tasks import (
+        fix_loss_kwargs,
+        prepare_text_to_text_translation,
+        text_to_text_translation_config,
+    )
+
     needed = _needed_splits(data_args, model_args, training_args)
-    if data_args.lowercase and not data_args.bleu_lowercase and data_args.target_tokenizer is None:
-        logger.warning("--lowercase: the translations come out lowercased but BLEU compares them with the cased "
-                       "references; add --bleu_lowercase for case-insensitive BLEU")
     if any(split != "train" for split in needed) and not training_args.predict_with_generate:
         raise ValueError("--do_eval/--do_predict score generated translations with BLEU: add --predict_with_generate")
+    # an encoder-decoder checkpoint (T5) that is no Seq2Seq/Transformer folder is fine-tuned text-to-text
+    text_to_text = text_to_text_translation_config(model_args.model_name_or_path, model_args.implementation)
+    if (data_args.lowercase and text_to_text is None and not data_args.bleu_lowercase
+            and data_args.target_tokenizer is None):
+        logger.warning("--lowercase: the translations come out lowercased but BLEU compares them with the cased "
+                       "references; add --bleu_lowercase for case-insensitive BLEU")
     logger.info(f"Training/evaluation parameters {training_args}")
     last_checkpoint = detect_last_checkpoint(training_args, run_args.overwrite_output_dir,
                                              inputs=input_paths(model_args, data_args))
@@ -647,14 +670,20 @@ def run_translation(model_args: TranslationModelArguments, data_args: Translatio
         pairs[split] = (sources, targets)
         logger.info(f"{split}: {len(sources)} sentence pairs from {data_args.files(split)[0]}")
 
-    source_tokenizer, target_tokenizer = prepare_tokenizers(
-        data_args, model_args, training_args, pairs.get("train"), last_checkpoint
-    )
-    set_seed(training_args.seed)
-    model = build_model(model_args, source_tokenizer, target_tokenizer)
-    datasets_ = {split: tokenize_pairs(*pairs[split], source_tokenizer, target_tokenizer,
-                                       data_args.max_source_length, data_args.max_target_length)
-                 for split in needed}
+    if text_to_text is not None:  # one shared tokenizer, T5's prefix before every source
+        set_seed(training_args.seed)
+        tokenizer, model, datasets_, _, training_args = prepare_text_to_text_translation(
+            model_args, data_args, training_args, pairs, text_to_text)
+        source_tokenizer = target_tokenizer = tokenizer
+    else:
+        source_tokenizer, target_tokenizer = prepare_tokenizers(
+            data_args, model_args, training_args, pairs.get("train"), last_checkpoint
+        )
+        set_seed(training_args.seed)
+        model = build_model(model_args, source_tokenizer, target_tokenizer)
+        datasets_ = {split: tokenize_pairs(*pairs[split], source_tokenizer, target_tokenizer,
+                                           data_args.max_source_length, data_args.max_target_length)
+                     for split in needed}
     scorers = {split: TranslationScorer(pairs[split][1], target_tokenizer, data_args.bleu_tokenize,
                                         data_args.bleu_lowercase)
                for split in ("validation", "test") if split in pairs}
@@ -672,12 +701,16 @@ def run_translation(model_args: TranslationModelArguments, data_args: Translatio
         eval_dataset=datasets_.get("validation"),
         data_collator=collator,
         compute_metrics=scorers.get("validation"),
+        # a text-to-text checkpoint's one tokenizer is saved with the model (the families' two go to their folders)
+        processing_class=source_tokenizer if text_to_text is not None else None,
     )
+    if text_to_text is not None:
+        fix_loss_kwargs(trainer, model)
 
     results: dict[str, Any] = {}
     if training_args.should_save:
         os.makedirs(training_args.output_dir, exist_ok=True)
-    if training_args.do_train and training_args.should_save:  # before training: checkpoints resume with them
+    if training_args.do_train and training_args.should_save and text_to_text is None:  # before training: checkpoints resume with them
         save_tokenizers(training_args.output_dir, source_tokenizer, target_tokenizer)
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
@@ -714,7 +747,8 @@ def run_translation(model_args: TranslationModelArguments, data_args: Translatio
                         + ", ".join(f"{r['bucket']}: {_format_bleu(r['bleu'])} ({r['sentences']})" for r in rows))
         record_results(training_args, run_args, f"{TASK} {data_args.source_lang}-{data_args.target_lang}",
                        f"{split}: {Path(data_args.files(split)[0]).name}",
-                       model_args.model_name_or_path or training_args.output_dir, "hf_models",
+                       model_args.model_name_or_path or training_args.output_dir,
+                       implementation_name(trainer.model) if text_to_text is not None else "hf_models",
                        len(datasets_[split]), metrics)
     return results
 
