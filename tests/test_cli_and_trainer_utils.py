@@ -50,7 +50,7 @@ def test_no_hf_models_family_for_a_model_type_is_a_clear_error(tmp_path):
 
     RobertaConfig(num_hidden_layers=1, hidden_size=8, num_attention_heads=2).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match=r"model_type 'roberta' has no hf_models implementation \(hf_models runs "
-                                         r"bert, gpt2, llama, openai-gpt checkpoints\)"):
+                                         r"bert, gpt2, llama, openai-gpt, t5 checkpoints\)"):
         load_config(ModelArguments(model_name_or_path=str(tmp_path), implementation="hf_models"))
     with pytest.raises(ValueError, match="--implementation must be one of"):
         ModelArguments(model_name_or_path=str(tmp_path), implementation="mine")
