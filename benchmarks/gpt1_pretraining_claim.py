@@ -100,7 +100,7 @@ VARIANTS = (  # (row name, initial checkpoint, lm_loss_coef)
 )
 VALID_EVERY = 50  # every 50th corpus text is held out for the pretraining's validation perplexity
 # settings that do not change what an output folder holds (more seeds or tasks extend a finished run)
-NOT_FINGERPRINTED = ("data_dir", "output_root", "output", "tasks", "seeds", "threads")
+NOT_FINGERPRINTED = ("data_dir", "output_root", "output", "tasks", "seeds", "threads", "variants", "report_only")
 
 # ----------------------------------------------------------------------------------------------------------------------
 # 1. The corpus
@@ -415,6 +415,8 @@ def markdown_table(report: dict) -> str:
     lines += ["", text + "."]
     if report["shortened"]:
         lines.append(f"Shortened run ({', '.join(report['shortened_by'])}): not the benchmark's numbers.")
+    if report.get("missing_runs"):
+        lines.append(f"Not finished yet (n/a above): {', '.join(report['missing_runs'])}.")
     if report.get("non_default_settings"):
         lines.append("Settings other than the benchmark's: "
                      + ", ".join(f"--{k} {v}" for k, v in report["non_default_settings"].items()) + ".")
@@ -457,6 +459,12 @@ def parse_args(argv=None):
     parser.add_argument("--finetune_max_steps", type=int, default=None, help="shortens every fine-tuning")
     parser.add_argument("--max_eval_samples", type=int, default=None, help="shortens the dev sets")
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--variants", nargs="+", default=[variant_name(i, c) for _, i, c in VARIANTS],
+                        choices=[variant_name(i, c) for _, i, c in VARIANTS],
+                        help="the fine-tuning runs to do, in this order (two invocations with other variants or tasks "
+                             "can share the machine's cores; each writes its own --output)")
+    parser.add_argument("--report_only", action="store_true",
+                        help="run nothing: the table of the finished runs in OUTPUT_ROOT (missing cells n/a)")
     parser.add_argument("--threads", type=int, default=None,
                         help="OMP_NUM_THREADS of the runs (1 is faster on a CPU that other jobs share)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "gpu"],
@@ -469,6 +477,11 @@ def parse_args(argv=None):
             parser.error(f"--{task}_max_seq_length {length} is longer than the model's --block_size "
                          f"{args.block_size} positions")
     return args
+
+
+def variant_name(init: str, coef: float) -> str:
+    """pretrained+lm, pretrained, scratch+lm, scratch: a fine-tuning run's folder name under its task."""
+    return f"{init}{'+lm' if coef else ''}"
 
 
 def check_fingerprint(root: Path, args) -> None:
@@ -582,9 +595,18 @@ def main(argv=None) -> dict:
     models = {"pretrained": pretrained, "scratch": scratch}
     for task in args.tasks:
         for seed in args.seeds:
-            for row, init, coef in VARIANTS:
-                name = f"{task}/{init}{'+lm' if coef else ''}/seed{seed}"
+            order = {variant: i for i, variant in enumerate(args.variants)}
+            for row, init, coef in sorted((v for v in VARIANTS if variant_name(v[1], v[2]) in order),
+                                          key=lambda v: order[variant_name(v[1], v[2])]):
+                name = f"{task}/{variant_name(init, coef)}/seed{seed}"
                 folder = root / "finetune" / name
+                if args.report_only:
+                    if folder_state(folder) == "done":
+                        metrics = json.loads((folder / "all_results.json").read_text())
+                        report["runs"][name] = {**previous.get("runs", {}).get(name, {}), "folder": str(folder),
+                                                "metrics": metrics, "task": task, "row": row, "seed": seed,
+                                                "lm_loss_coef": coef, "eval_accuracy": metrics.get("eval_accuracy")}
+                    continue
                 cmd = [sys.executable, "training/run_glue.py", "--model_name_or_path", str(models[init]),
                        "--implementation", "hf_models", "--task_name", task, "--data_dir", str(glue_dir / TASKS[task]),
                        "--do_train", "--do_eval", "--input_transformation", "gpt", "--gpt_special_tokens", "add",
@@ -612,14 +634,19 @@ def main(argv=None) -> dict:
 
     # 5. the table
     report["accuracy"] = {
-        row: {task: summarize([r["eval_accuracy"] for r in report["runs"].values()
-                               if r["row"] == row and r["task"] == task]) for task in args.tasks}
+        row: {task: summarize(values) for task in args.tasks
+              if (values := [r["eval_accuracy"] for r in report["runs"].values()
+                             if r["row"] == row and r["task"] == task])}
         for row, _, _ in VARIANTS}
+    report["missing_runs"] = [f"{task}/{variant_name(init, coef)}/seed{seed}" for task in args.tasks
+                              for seed in args.seeds for _, init, coef in VARIANTS
+                              if f"{task}/{variant_name(init, coef)}/seed{seed}" not in report["runs"]]
     report["pretraining_gain_points"] = {
         f"{'with' if coef else 'without'} aux LM": {
             task: round(100 * (report["accuracy"][row][task]["mean"]
                                - report["accuracy"][row.replace("pretrained", "scratch")][task]["mean"]), 2)
-            for task in args.tasks}
+            for task in args.tasks
+            if task in report["accuracy"][row] and task in report["accuracy"][row.replace("pretrained", "scratch")]}
         for row, init, coef in VARIANTS if init == "pretrained"}
     report["majority_baselines"] = {
         task: majority_baseline(glue_dir, task, args.sst2_train_samples if task == "sst2" else None,
@@ -628,7 +655,7 @@ def main(argv=None) -> dict:
     report["markdown"] = markdown_table(report)
     report["wall_seconds_total"] = round(sum(
         [report["pretraining"]["wall_seconds"] or 0, stats.get("seconds", 0), report["scratch"]["wall_seconds"]]
-        + [r["wall_seconds"] or 0 for r in report["runs"].values()]), 1)
+        + [r.get("wall_seconds") or 0 for r in report["runs"].values()]), 1)
     save()
     print(report["markdown"])
     return report
