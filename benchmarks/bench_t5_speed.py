@@ -163,8 +163,8 @@ def main(argv=None) -> dict:
 
 
 def markdown_table(results) -> str:
-    lines = ["| size | precision | device | train tok/s transformers | train tok/s hf_models | ratio "
-             "| beam-4 tok/s transformers | beam-4 tok/s hf_models | ratio | same beam output |",
+    lines = [("| size | precision | device | train tok/s transformers | train tok/s hf_models | ratio "
+              "| beam-4 tok/s transformers | beam-4 tok/s hf_models | ratio | same beam output |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(

@@ -80,8 +80,14 @@ def run_hf_models(args, tasks: Sequence[str], work: Path | None = None) -> dict:
     from transformers import AutoTokenizer
 
     import hf_models
-    from hf_models.tasks.causal_lm import (document_scores, lm_eval_prefix_token_id, perplexity_of, read_documents,
-                                           score_documents, score_lambada)
+    from hf_models.tasks.causal_lm import (
+        document_scores,
+        lm_eval_prefix_token_id,
+        perplexity_of,
+        read_documents,
+        score_documents,
+        score_lambada,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
