@@ -28,7 +28,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -37,9 +36,14 @@ import transformers
 import hf_models
 
 if __package__:
-    from .bench_utils import autocast, sync, time_train
+    from .bench_transformer_speed import (  # the same batches and timing as the Transformer's
+        make_batch,
+        time_generate,
+    )
+    from .bench_utils import time_train
 else:
-    from bench_utils import autocast, sync, time_train
+    from bench_transformer_speed import make_batch, time_generate
+    from bench_utils import time_train
 
 SIZES = {
     # name: (layers per side, d_model, heads, d_kv, d_ff, feed_forward_proj, tie_word_embeddings)
@@ -64,40 +68,6 @@ def make_models(size: str, vocab_size: int, device: str, seed: int = 0) -> dict:
         reference.save_pretrained(tmp)
         ours = hf_models.T5ForConditionalGeneration.from_pretrained(tmp)
     return {"transformers": reference.to(device), "hf_models": ours.to(device)}
-
-
-def make_batch(batch: int, max_len: int, vocab_size: int, device: str, seed: int = 0) -> dict:
-    """Right-padded inputs and targets of random lengths in [max_len / 2, max_len]."""
-    g = torch.Generator().manual_seed(seed)
-
-    def side():
-        lengths = torch.randint(max_len // 2, max_len + 1, (batch,), generator=g)
-        ids = torch.randint(3, vocab_size, (batch, max_len), generator=g)
-        mask = torch.arange(max_len)[None, :] < lengths[:, None]
-        return ids.masked_fill(~mask, PAD), mask.long()
-
-    input_ids, attention_mask = side()
-    labels, label_mask = side()
-    labels = labels.masked_fill(label_mask == 0, -100)
-    return {k: v.to(device) for k, v in {"input_ids": input_ids, "attention_mask": attention_mask,
-                                         "labels": labels}.items()}
-
-
-@torch.no_grad()
-def time_generate(model, batch: dict, new_tokens: int, num_beams: int, steps: int, bf16: bool, device: str):
-    """(seconds per generate() call, the sequences of the last call)."""
-    model.eval()
-    kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"], "num_beams": num_beams,
-              "max_new_tokens": new_tokens, "min_new_tokens": new_tokens, "do_sample": False}
-    with autocast(device, bf16):
-        sequences = model.generate(**kwargs)  # warm-up
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        with autocast(device, bf16):
-            sequences = model.generate(**kwargs)
-    sync(device)
-    return (time.perf_counter() - start) / steps, sequences
 
 
 def main(argv=None) -> dict:
