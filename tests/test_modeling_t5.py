@@ -463,6 +463,114 @@ def test_resizing_the_vocabulary_resizes_every_use_of_it(variant):
     assert out.logits.shape == (1, 2, VOCAB + 8) and torch.isfinite(out.loss)
 
 
+# ----------------------------------------------------------------------------------------------------------------------
+# Speed paths: packed tokens in training, the fused output layer + loss, one source row per beam group
+# ----------------------------------------------------------------------------------------------------------------------
+def _loss_and_grads(model, batch, bf16=False, **kwargs):
+    model.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        out = model(**batch, **kwargs)
+    out.loss.backward()
+    return out, {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("variant", [{}, V11], ids=["v1.0", "v1.1"])
+def test_training_skips_padding_with_the_same_loss_and_gradients(variant, bf16, monkeypatch):
+    """sparse_prediction (the default): in training the encoder packs the source's real tokens, the decoder stops at
+    each row's last label and the output layer + loss (LinearCrossEntropy on a CPU) read the labelled rows only; the
+    loss and every gradient equal the plain path's, and the encoder's real positions are unchanged."""
+    from hf_models.t5 import modeling_t5
+
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(tiny_config(vocab_size=40, **variant)).train()
+    lengths, label_lengths = torch.tensor([[7], [3], [5], [6]]), torch.tensor([[6], [2], [4], [1]])
+    mask = (torch.arange(7)[None, :] < lengths).long()
+    labels = torch.randint(2, 40, (4, 6)).masked_fill(torch.arange(6)[None, :] >= label_lengths, -100)
+    batch = {"input_ids": torch.randint(2, 40, (4, 7)) * mask, "attention_mask": mask, "labels": labels}
+    packed_rows, fused = [], []
+    real_pack = modeling_t5.PackedTokens.pack
+    monkeypatch.setattr(modeling_t5.PackedTokens, "pack",
+                        lambda self, x: packed_rows.append(self.index.numel()) or real_pack(self, x))
+    real_apply = modeling_t5.LinearCrossEntropy.apply
+    monkeypatch.setattr(modeling_t5.LinearCrossEntropy, "apply",
+                        lambda *args: fused.append(args[0].shape[0]) or real_apply(*args))
+    for num_items in (None, torch.tensor(30)):
+        kwargs = {} if num_items is None else {"num_items_in_batch": num_items}
+        model.config.sparse_prediction = True
+        packed_rows.clear(), fused.clear()
+        sparse, sparse_grads = _loss_and_grads(model, batch, bf16, **kwargs)
+        assert 7 + 3 + 5 + 6 in packed_rows and 6 + 2 + 4 + 1 in packed_rows  # source tokens, decoder prefixes
+        assert fused == [13]  # the labelled rows only
+        assert sparse.logits.shape == (13, 40)
+        model.config.sparse_prediction = False
+        packed_rows.clear(), fused.clear()
+        plain, plain_grads = _loss_and_grads(model, batch, bf16, **kwargs)
+        assert 6 + 2 + 4 + 1 not in packed_rows and not fused and plain.logits.shape == (4, 6, 40)
+        tolerance = {"rtol": 2e-2, "atol": 2e-2} if bf16 else {"rtol": 1e-5, "atol": 1e-6}
+        torch.testing.assert_close(sparse.loss, plain.loss, **tolerance)
+        torch.testing.assert_close(sparse.logits.float(), plain.logits[labels != -100].float(), **tolerance)
+        real = mask.bool()
+        torch.testing.assert_close(sparse.encoder_last_hidden_state[real], plain.encoder_last_hidden_state[real],
+                                   **tolerance)
+        assert sparse_grads.keys() == plain_grads.keys()
+        for key, grad in plain_grads.items():
+            torch.testing.assert_close(sparse_grads[key], grad, msg=key,
+                                       **({"rtol": 5e-2, "atol": 5e-3} if bf16 else {"rtol": 1e-4, "atol": 1e-6}))
+
+
+def test_the_fused_loss_is_exact_for_logits_wide_enough_to_underflow_exp():
+    """An untied output layer at N(0, 1) with hidden states of norm sqrt(d) gives logits whose softmax underflows
+    fp32 (exponents far below -87, where the fused loss raises them to -87 for speed): the loss and gradients still
+    equal F.cross_entropy's."""
+    from hf_models.t5.modeling_t5 import LinearCrossEntropy
+
+    torch.manual_seed(0)
+    hidden = (torch.randn(37, 64) * 6).requires_grad_()
+    weight = torch.randn(500, 64, requires_grad=True)
+    labels = torch.randint(0, 500, (37,))
+    labels[::5] = -100
+    loss, logits = LinearCrossEntropy.apply(hidden, weight, labels, (labels != -100).sum(), 8)
+    assert ((logits - logits.logsumexp(-1, keepdim=True)) < -104).float().mean() > 0.5  # exp underflows to 0
+    (loss + 0.1 * logits.square().mean()).backward()
+    grads = hidden.grad.clone(), weight.grad.clone()
+    hidden.grad, weight.grad = None, None
+    expected_logits = hidden @ weight.t()
+    expected = torch.nn.functional.cross_entropy(expected_logits, labels, ignore_index=-100)
+    (expected + 0.1 * expected_logits.square().mean()).backward()
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=1e-5)
+    torch.testing.assert_close(grads[0], hidden.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grads[1], weight.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [{"num_beams": 3}, {"do_sample": True, "num_return_sequences": 2, "top_k": 4}],
+                         ids=["beam", "sample"])
+def test_beams_and_samples_share_one_source_row_and_equal_copied_sources(kwargs):
+    """generate() does not copy the encoder's output for beams or samples: the decoder reads one row per source
+    (the cross-attention keys and values are projected and cached once), and the first step runs once per source;
+    the result equals decoding from sources copied per row."""
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(tiny_config(vocab_size=40, **V11)).eval()
+    input_ids, attention_mask, _ = parity_batch()
+    input_ids, attention_mask = input_ids.clamp(max=39), attention_mask
+    seen = []
+    hook = model.decoder.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append((kwargs["input_ids"].shape[0],
+                                                  kwargs["encoder_hidden_states"].shape[0])), with_kwargs=True)
+    torch.manual_seed(3)
+    got = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=6, **kwargs)
+    hook.remove()
+    rows = kwargs.get("num_beams", 1) * kwargs.get("num_return_sequences", 1)
+    assert seen[0] == (2, 2)  # the first step: once per source
+    assert all(step == (2 * rows, 2) for step in seen[1:])  # then every row, the source once
+    # the same decoding with the rows_per_source path off: each source copied per row
+    model._expand_inputs_for_generation = lambda *a, **k: transformers.GenerationMixin._expand_inputs_for_generation(
+        model, *a, **k)
+    torch.manual_seed(3)
+    copied = model.generate(input_ids=input_ids, attention_mask=attention_mask, max_new_tokens=6, **kwargs)
+    assert torch.equal(got, copied)
+
+
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
     input_ids, attention_mask, labels = parity_batch()
     results = []

@@ -461,7 +461,10 @@ class LinearCrossEntropy(torch.autograd.Function):
             target = labels.masked_fill(~keep, 0)
             lse = logits.new_empty(logits.shape[0], dtype=torch.float32)  # (N,) logsumexp of each row
             for i in range(0, logits.shape[0], rows_per_slice):
-                lse[i: i + rows_per_slice] = torch.logsumexp(logits[i: i + rows_per_slice].float(), dim=-1)
+                z = logits[i: i + rows_per_slice].float()
+                top = z.amax(dim=-1, keepdim=True)  # (rows, 1): logsumexp z = max + log sum exp(z - max)
+                # exponents below -87 raised to it, as in the backward pass (their terms are below 1.6e-38)
+                lse[i: i + rows_per_slice] = (z - top).clamp_(min=-87.0).exp_().sum(dim=-1).log_() + top.squeeze(1)
             picked = logits.gather(1, target[:, None]).squeeze(1).float()  # (N,) z_y
             loss = torch.where(keep, lse - picked, 0.0).sum() / divisor  # -log softmax(z)_y summed / divisor
         ctx.save_for_backward(hidden, weight, logits, lse, target, keep)
@@ -480,7 +483,10 @@ class LinearCrossEntropy(torch.autograd.Function):
                 out = grad[i: i + rows]
                 z = logits[i: i + rows].float()
                 p = torch.sub(z, lse[i: i + rows, None], out=out if out.dtype == torch.float32 else None)
-                p.exp_()  # softmax(z) = exp(z - logsumexp z)
+                # softmax(z) = exp(z - logsumexp z); exponents below -87 are raised to it (exp(-87) = 1.6e-38, fp32's
+                # smallest normal numbers): torch's CPU exp is 2-5x slower on results that underflow (wide logits, e.g.
+                # an untied output layer at N(0, 1)), and no gradient moves by more than 1e-37
+                p.clamp_(min=-87.0).exp_()
                 p.scatter_add_(1, target[i: i + rows, None], minus_one[: p.shape[0]])  # - onehot(y)
                 p.mul_(scale[i: i + rows])
                 if grad_logits is not None:

@@ -69,6 +69,10 @@ class T5Config(PretrainedConfig):
             scale (N(0, 1)) meant for the input side; v1.1's separate output layer does not need it. transformers 5.x
             saves it explicitly (its T5 always ties the output layer unless the checkpoint holds a different one).
         classifier_dropout: kept for transformers' T5 classification heads' configs (unused here).
+        sparse_prediction: in training with labels, compute the decoder only up to each row's last label and the
+            output layer only on the labelled positions (not the padding the loss ignores). Same loss and gradients,
+            less compute; `logits` then holds one row per labelled token. Evaluation and inference always return
+            logits for every position. (hf_models only: transformers' T5 ignores it.)
         decoder_start_token_id: the token the decoder reads first (T5: the padding token, 0).
     """
 
@@ -100,6 +104,7 @@ class T5Config(PretrainedConfig):
         tie_word_embeddings: bool = True,
         scale_decoder_outputs: bool | None = None,
         classifier_dropout: float = 0.0,
+        sparse_prediction: bool = True,
         use_cache: bool = True,
         pad_token_id: int | None = 0,
         eos_token_id: int | None = 1,
@@ -157,6 +162,7 @@ class T5Config(PretrainedConfig):
         self.scale_decoder_outputs = bool(tie_word_embeddings if scale_decoder_outputs is None else
                                           scale_decoder_outputs)
         self.classifier_dropout = float(classifier_dropout)
+        self.sparse_prediction = bool(sparse_prediction)
         self.use_cache = use_cache
         super().__init__(
             pad_token_id=pad_token_id,
@@ -188,7 +194,8 @@ class T5Config(PretrainedConfig):
         import transformers
 
         fields = {k: v for k, v in self.to_dict().items()
-                  if k not in ("model_type", "architectures", "auto_map", "transformers_version", *_DERIVED_FIELDS)}
+                  if k not in ("model_type", "architectures", "auto_map", "transformers_version", "sparse_prediction",
+                               *_DERIVED_FIELDS)}
         scale = fields.pop("scale_decoder_outputs")
         config = transformers.T5Config(**fields)
         config.scale_decoder_outputs = scale  # its __init__ derives it from tie_word_embeddings, as ours defaults to

@@ -160,6 +160,34 @@ def causal_mask(query_length: int, key_length: int, device=None) -> torch.Tensor
     return torch.ones(query_length, key_length, dtype=torch.bool, device=device).tril(diagonal=offset)
 
 
+# Copied from hf_models.transformer.modeling_transformer.PackedTokens
+class PackedTokens:
+    """The real tokens of a padded batch, packed into one (tokens, features) matrix, and back.
+
+    Everything in a layer but attention works position by position (the projections, the feed-forward network,
+    LayerNorm, dropout, the residual sums), so those run over the real tokens only and skip the padding's share of
+    the matrix products; attention unpacks its queries, keys and values to (batch, seq, ...) where positions matter
+    (the "unpadding" of FlashAttention's variable-length kernels and ModernBERT). Packed rows are batch-major.
+    """
+
+    def __init__(self, keep: torch.Tensor):
+        self.batch, self.seq = keep.shape  # keep: (batch, seq) booleans, True for the tokens that are computed
+        self.index = keep.reshape(-1).nonzero().squeeze(1)  # (tokens,) positions in the flattened batch
+
+    def pack(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(self.batch * self.seq, *x.shape[2:]).index_select(0, self.index)  # (tokens, ...)
+
+    def unpack(self, x: torch.Tensor) -> torch.Tensor:
+        full = x.new_zeros(self.batch * self.seq, *x.shape[1:]).index_copy(0, self.index, x)  # zeros at padding
+        return full.view(self.batch, self.seq, *x.shape[1:])  # (batch, seq, ...)
+
+
+# Copied from hf_models.transformer.modeling_transformer._packed_tokens
+def _packed_tokens(keep: torch.Tensor | None) -> PackedTokens | None:
+    """PackedTokens when some positions are left out; None (nothing to skip) otherwise."""
+    return None if keep is None or bool(keep.all()) else PackedTokens(keep.bool())
+
+
 def attention_bias(position_bias: torch.Tensor | None, allowed: torch.Tensor | None) -> torch.Tensor | None:
     """The additive term of the attention scores: the position bias where a key may be seen, the dtype's minimum
     where it may not (padding, the future). Both broadcast to (batch, heads, queries, keys); None when neither."""
@@ -199,6 +227,14 @@ def unscaled_dot_product_attention(
     probs = F.dropout(probs, p=dropout, training=module.training)
     output = torch.matmul(probs, value)  # (batch, heads, seq_q, d_kv)
     return output.transpose(1, 2).contiguous(), probs  # (batch, seq_q, heads, d_kv)
+
+
+# Copied from hf_models.transformer.modeling_transformer._cpu_half_precision_training
+def _cpu_half_precision_training(query: torch.Tensor) -> bool:
+    """Whether this is bf16/fp16 training on a CPU, where the eager path (two matrix products and a softmax) runs
+    forward and backward faster than torch's fused CPU sdpa kernel (1.2x at the base model's sizes with torch 2.13:
+    benchmarks/bench_transformer_speed.py); "sdpa" then takes it. The numbers are attention's either way."""
+    return query.device.type == "cpu" and query.requires_grad and query.dtype in (torch.bfloat16, torch.float16)
 
 
 class T5Attention(nn.Module):
@@ -243,8 +279,33 @@ class T5Attention(nn.Module):
         values = self.relative_attention_bias(buckets)  # (q, k, heads)
         return values.permute(2, 0, 1)[None]  # (1, heads, q, k)
 
-    def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(*x.shape[:-1], self.num_heads, self.head_dim).transpose(1, 2)  # (batch, heads, seq, d_kv)
+    def _stacked(self, projections: tuple[nn.Linear, ...]) -> torch.Tensor:
+        """The projections' weights stacked, (n * inner_dim, d_model); kept between calls while no gradient is taken
+        and the weights are unchanged (decoding calls the layer once per token)."""
+        if len(projections) == 1:
+            return projections[0].weight
+        weights = [p.weight for p in projections]
+        if torch.is_grad_enabled() and any(w.requires_grad for w in weights):
+            return torch.cat(weights)
+        key = tuple((w.data_ptr(), w._version, w.device, w.dtype) for w in weights)
+        cached = self.__dict__.get("_stacked_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, torch.cat(weights))
+            self.__dict__["_stacked_cache"] = cached
+        return cached[1]
+
+    def _project(self, x: torch.Tensor, *projections: nn.Linear, tokens: PackedTokens | None = None,
+                 rows_per_source: int = 1) -> tuple[torch.Tensor, ...]:
+        """x W^Q, x W^K, x W^V (or some of them) as one matrix product with the weights stacked: the same numbers as
+        separate products, one pass over the activations. Packed rows (`tokens`) are unpacked after the product; with
+        `rows_per_source` k, each k consecutive rows become one row of k times the positions."""
+        stacked = F.linear(x, self._stacked(projections))  # (batch, seq, n * inner_dim), or (tokens, ...) packed
+        if tokens is not None:
+            stacked = tokens.unpack(stacked)  # (batch, seq, n * inner_dim), zeros at the padding
+        batch, seq = stacked.shape[:2]
+        stacked = stacked.view(batch // rows_per_source, rows_per_source * seq, len(projections), self.num_heads,
+                               self.head_dim)
+        return stacked.permute(2, 0, 3, 1, 4).unbind(0)  # n x (batch, heads, seq, d_kv)
 
     def forward(
         self,
@@ -253,30 +314,41 @@ class T5Attention(nn.Module):
         bias: torch.Tensor | None = None,
         cache: EncoderDecoderCache | None = None,
         output_attentions: bool = False,
+        tokens: PackedTokens | None = None,
+        source_tokens: PackedTokens | None = None,
+        rows_per_source: int = 1,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """hidden_states: (batch, seq, d_model); key_value_states, for cross-attention: the encoder's output;
-        bias: the additive term of the scores (position bias and mask, from the stack), or None."""
-        batch, seq = hidden_states.shape[:2]
-        query = self._heads(self.q(hidden_states))  # (batch, heads, seq, d_kv)
-        if self.is_cross_attention:  # keys and values from the encoder's output
+        """hidden_states: (batch, seq, d_model), or its real tokens packed (`tokens`); key_value_states, for
+        cross-attention: the encoder's output, packed by `source_tokens` when the source has padding; bias: the
+        additive term of the scores (position bias and mask, from the stack), or None.
+
+        `rows_per_source` k (cross-attention): the batch holds k consecutive rows per source (generate()'s beams or
+        samples) and the encoder's output one row per source. A source's k rows query its keys together, as k times
+        as many queries: the same numbers as k copies of the source, with the keys and values projected and cached
+        once per source.
+        """
+        batch, seq = (tokens.batch, tokens.seq) if tokens is not None else hidden_states.shape[:2]
+        if self.is_cross_attention:  # queries from the decoder; keys and values from the encoder's output
+            (query,) = self._project(hidden_states, self.q, tokens=tokens, rows_per_source=rows_per_source)
             if cache is not None and cache.is_updated.get(self.layer_idx):
                 # the encoder's keys and values, projected at the first decoding step, are read back
                 layer = cache.cross_attention_cache.layers[self.layer_idx]
                 key, value = layer.keys, layer.values
             else:
-                key, value = self._heads(self.k(key_value_states)), self._heads(self.v(key_value_states))
+                key, value = self._project(key_value_states, self.k, self.v, tokens=source_tokens)
                 if cache is not None:
                     key, value = cache.cross_attention_cache.update(key, value, self.layer_idx)
                     cache.is_updated[self.layer_idx] = True
-        else:  # keys and values from the same sequence
-            key, value = self._heads(self.k(hidden_states)), self._heads(self.v(hidden_states))
+        else:  # queries, keys and values from the same sequence
+            query, key, value = self._project(hidden_states, self.q, self.k, self.v, tokens=tokens)
             if cache is not None:  # the new positions join the earlier ones: keys and values of the whole prefix
                 key, value = cache.self_attention_cache.update(key, value, self.layer_idx)
 
         # the probabilities are materialised by the eager path only (ALL_ATTENTION_FUNCTIONS[...] rather than
         # .get_interface, which transformers 5.0 lacks)
         implementation = self.config._attn_implementation
-        eager = output_attentions or implementation in (None, "eager")
+        eager = output_attentions or implementation in (None, "eager") or (
+            implementation == "sdpa" and _cpu_half_precision_training(query))
         attention: Callable = unscaled_dot_product_attention if eager else ALL_ATTENTION_FUNCTIONS[implementation]
         if bias is not None and bias.dtype != query.dtype:  # half precision: the bias in the scores' dtype
             bias = bias.to(query.dtype).clamp(min=torch.finfo(query.dtype).min)
@@ -291,6 +363,11 @@ class T5Attention(nn.Module):
             is_causal=False,  # the causal mask, where there is one, is part of `bias`
         )
         context = context.reshape(batch, seq, self.inner_dim)  # (batch, seq, heads * d_kv): the heads concatenated
+        if tokens is not None:
+            context = tokens.pack(context)  # (tokens, heads * d_kv)
+        if probs is not None and rows_per_source > 1:  # (sources, heads, k * seq, S) -> (batch, heads, seq, S)
+            probs = probs.view(-1, self.num_heads, rows_per_source, seq, probs.shape[-1]).transpose(1, 2)
+            probs = probs.reshape(batch, self.num_heads, seq, -1)
         return self.o(context), probs if output_attentions else None
 
 
@@ -352,9 +429,9 @@ class T5LayerSelfAttention(nn.Module):
         self.layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
-    def forward(self, hidden_states, bias=None, cache=None, output_attentions=False):
+    def forward(self, hidden_states, bias=None, cache=None, output_attentions=False, tokens=None):
         attended, probs = self.SelfAttention(self.layer_norm(hidden_states), bias=bias, cache=cache,
-                                             output_attentions=output_attentions)
+                                             output_attentions=output_attentions, tokens=tokens)
         return hidden_states + self.dropout(attended), probs
 
 
@@ -368,9 +445,12 @@ class T5LayerCrossAttention(nn.Module):
         self.layer_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
         self.dropout = nn.Dropout(config.dropout_rate)
 
-    def forward(self, hidden_states, encoder_hidden_states, bias=None, cache=None, output_attentions=False):
+    def forward(self, hidden_states, encoder_hidden_states, bias=None, cache=None, output_attentions=False,
+                tokens=None, source_tokens=None, rows_per_source=1):
         attended, probs = self.EncDecAttention(self.layer_norm(hidden_states), key_value_states=encoder_hidden_states,
-                                               bias=bias, cache=cache, output_attentions=output_attentions)
+                                               bias=bias, cache=cache, output_attentions=output_attentions,
+                                               tokens=tokens, source_tokens=source_tokens,
+                                               rows_per_source=rows_per_source)
         return hidden_states + self.dropout(attended), probs
 
 
@@ -401,13 +481,15 @@ class T5Block(GradientCheckpointingLayer):
         self.layer.append(T5LayerFF(config))
 
     def forward(self, hidden_states, self_bias=None, encoder_hidden_states=None, cross_bias=None, cache=None,
-                output_attentions=False):
-        hidden_states, self_probs = self.layer[0](hidden_states, self_bias, cache, output_attentions)
+                output_attentions=False, tokens=None, source_tokens=None, rows_per_source=1):
+        """hidden_states: (batch, seq, d_model), or the real tokens packed by `tokens` (then (tokens, d_model));
+        `source_tokens` packs the encoder's output, `rows_per_source`: see T5Attention."""
+        hidden_states, self_probs = self.layer[0](hidden_states, self_bias, cache, output_attentions, tokens)
         hidden_states = _clamp_half(hidden_states)
         cross_probs = None
         if self.is_decoder:
             hidden_states, cross_probs = self.layer[1](hidden_states, encoder_hidden_states, cross_bias, cache,
-                                                       output_attentions)
+                                                       output_attentions, tokens, source_tokens, rows_per_source)
             hidden_states = _clamp_half(hidden_states)
         hidden_states = _clamp_half(self.layer[-1](hidden_states))
         return hidden_states, self_probs, cross_probs
@@ -460,10 +542,18 @@ class T5Stack(nn.Module):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         past_key_values: EncoderDecoderCache | None = None,
+        tokens: PackedTokens | None = None,
+        rows_per_source: int = 1,
     ):
         """The encoder: input_ids (batch, S) and their attention_mask -> BaseModelOutput. The decoder: the target
         prefix, its optional mask (batch, past + T), the encoder's output and mask, the cache ->
-        BaseModelOutputWithPastAndCrossAttentions (the cache under the installed transformers' name)."""
+        BaseModelOutputWithPastAndCrossAttentions (the cache under the installed transformers' name).
+
+        Skipping work that no output needs: in training, the encoder runs its layers over the source's real tokens
+        only (PackedTokens; its output is zeros at the padding, which no query reads). `tokens` (decoder, no cache):
+        only those positions are computed and `last_hidden_state` comes back packed, (tokens, d_model) (the positions
+        a training loss reads and the earlier ones they attend to). `rows_per_source` (decoder): the encoder's output
+        has one row per k rows of the target (generate()'s beams), see T5Attention."""
         config = self.config
         if (input_ids is None) == (inputs_embeds is None):
             side = "decoder_input_ids (or labels)" if self.is_decoder else "input_ids"
@@ -494,13 +584,14 @@ class T5Stack(nn.Module):
                 keys = attention_mask.bool()[:, None, None, :]  # (batch, 1, 1, K): no query sees a padding key
                 allowed = keys if allowed is None else allowed & keys
         self_bias = attention_bias(position_bias, allowed)
-        cross_bias = None
+        cross_bias, source_tokens, memory = None, None, encoder_hidden_states
         if self.is_decoder:
             if encoder_hidden_states is None:
                 raise ValueError("the decoder needs the encoder's output (encoder_hidden_states)")
-            if encoder_hidden_states.shape[0] != batch:
+            if encoder_hidden_states.shape[0] * rows_per_source != batch:
                 raise ValueError(f"decoder_input_ids has batch size {batch} but the source has "
-                                 f"{encoder_hidden_states.shape[0]}")
+                                 f"{encoder_hidden_states.shape[0]}"
+                                 + (f" ({rows_per_source} rows per source)" if rows_per_source > 1 else ""))
             if encoder_attention_mask is not None:
                 if tuple(encoder_attention_mask.shape) != tuple(encoder_hidden_states.shape[:2]):
                     raise ValueError(f"attention_mask has shape {tuple(encoder_attention_mask.shape)}, expected "
@@ -508,23 +599,34 @@ class T5Stack(nn.Module):
                 if not bool(encoder_attention_mask.all()):  # no position bias across the two sequences
                     cross_bias = attention_bias(None, encoder_attention_mask.bool()[:, None, None, :]).to(
                         position_bias.dtype)
+                    if cache is None or not cache.is_updated.get(0):  # keys and values from the real tokens only
+                        source_tokens = PackedTokens(encoder_attention_mask.bool())
+                        memory = source_tokens.pack(encoder_hidden_states)  # (source tokens, d_model)
+        elif self.training and attention_mask is not None:  # the encoder in training: the padding is skipped
+            tokens = _packed_tokens(attention_mask)
+        if self.is_decoder and tokens is not None and (cache is not None or output_hidden_states):
+            raise ValueError("packed decoder positions (tokens) are for training: without a cache or hidden states")
 
-        hidden_states = self.dropout(inputs_embeds)
+        hidden_states = self.dropout(inputs_embeds if tokens is None else tokens.pack(inputs_embeds))
+        unpack = tokens.unpack if tokens is not None else (lambda x: x)
         all_hidden = () if output_hidden_states else None
         self_attentions = () if output_attentions else None
         cross_attentions = () if output_attentions and self.is_decoder else None
         for block in self.block:
             if output_hidden_states:
-                all_hidden += (hidden_states,)
-            hidden_states, self_probs, cross_probs = block(hidden_states, self_bias, encoder_hidden_states,
-                                                           cross_bias, cache, bool(output_attentions))
+                all_hidden += (unpack(hidden_states),)
+            hidden_states, self_probs, cross_probs = block(hidden_states, self_bias, memory, cross_bias, cache,
+                                                           bool(output_attentions), tokens, source_tokens,
+                                                           rows_per_source)
             if output_attentions:
                 self_attentions += (self_probs,)
                 if self.is_decoder:
                     cross_attentions += (cross_probs,)
         hidden_states = self.dropout(self.final_layer_norm(hidden_states))
         if output_hidden_states:
-            all_hidden += (hidden_states,)  # the last entry is the normalised output
+            all_hidden += (unpack(hidden_states),)  # the last entry is the normalised output
+        if not self.is_decoder:
+            hidden_states = unpack(hidden_states)  # (batch, S, d_model)
 
         if self.is_decoder:
             outputs = BaseModelOutputWithPastAndCrossAttentions(
@@ -667,9 +769,10 @@ class T5Model(T5PreTrainedModel):
 
 
 def _encode_decode(model, input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs, cache,
-                   inputs_embeds, decoder_inputs_embeds, use_cache, output_attentions, output_hidden_states
-                   ) -> Seq2SeqModelOutput:
-    """The encoder (unless its outputs are given), then the decoder: what T5Model and the generation head share."""
+                   inputs_embeds, decoder_inputs_embeds, use_cache, output_attentions, output_hidden_states,
+                   decoder_tokens=None, rows_per_source=1) -> Seq2SeqModelOutput:
+    """The encoder (unless its outputs are given), then the decoder: what T5Model and the generation head share.
+    `decoder_tokens` and `rows_per_source`: see T5Stack.forward."""
     if encoder_outputs is None:
         encoder_outputs = model.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
                                         output_attentions=output_attentions,
@@ -681,7 +784,8 @@ def _encode_decode(model, input_ids, attention_mask, decoder_input_ids, decoder_
         input_ids=decoder_input_ids, attention_mask=decoder_attention_mask,
         encoder_hidden_states=encoder_outputs.last_hidden_state, encoder_attention_mask=attention_mask,
         inputs_embeds=decoder_inputs_embeds, cache=cache, use_cache=bool(use_cache),
-        output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True)
+        output_attentions=output_attentions, output_hidden_states=output_hidden_states, return_dict=True,
+        tokens=decoder_tokens, rows_per_source=rows_per_source)
     return Seq2SeqModelOutput(
         last_hidden_state=decoder_outputs.last_hidden_state,
         **{CACHE_NAME: getattr(decoder_outputs, CACHE_NAME)},
@@ -692,6 +796,63 @@ def _encode_decode(model, input_ids, attention_mask, decoder_input_ids, decoder_
         encoder_hidden_states=encoder_outputs.hidden_states,
         encoder_attentions=encoder_outputs.attentions,
     )
+
+
+_LOSS_SLICE_ELEMENTS = 1 << 22  # logits per slice of the loss on a CPU (16 MB in fp32: they stay in the cache)
+_TRANSPOSED_OUTPUT_ROWS = 64  # decoding rows up to which the output layer reads W transposed (CPU)
+
+
+# Copied from hf_models.gpt.modeling_gpt.LinearCrossEntropy
+class LinearCrossEntropy(torch.autograd.Function):
+    """logits z = h W^T and L = sum over labelled rows of (logsumexp(z) - z_y) / divisor, whose gradient
+    dL/dz = (softmax(z) - onehot(y)) / divisor is formed once, in the backward pass, slice by slice of rows: no
+    log-softmax tensor is stored and none is differentiated (`F.cross_entropy` makes both, over rows x vocabulary).
+    The logits are an output too, differentiable: a gradient reaching them is added to the loss's."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, labels, divisor, rows_per_slice: int):
+        # hidden (N, d), weight (V, d), labels (N,) with IGNORE_INDEX where there is no target
+        with torch.autocast(hidden.device.type, enabled=False):
+            logits = hidden @ weight.t()  # (N, V)
+            keep = labels != IGNORE_INDEX
+            target = labels.masked_fill(~keep, 0)
+            lse = logits.new_empty(logits.shape[0], dtype=torch.float32)  # (N,) logsumexp of each row
+            for i in range(0, logits.shape[0], rows_per_slice):
+                z = logits[i: i + rows_per_slice].float()
+                top = z.amax(dim=-1, keepdim=True)  # (rows, 1): logsumexp z = max + log sum exp(z - max)
+                # exponents below -87 raised to it, as in the backward pass (their terms are below 1.6e-38)
+                lse[i: i + rows_per_slice] = (z - top).clamp_(min=-87.0).exp_().sum(dim=-1).log_() + top.squeeze(1)
+            picked = logits.gather(1, target[:, None]).squeeze(1).float()  # (N,) z_y
+            loss = torch.where(keep, lse - picked, 0.0).sum() / divisor  # -log softmax(z)_y summed / divisor
+        ctx.save_for_backward(hidden, weight, logits, lse, target, keep)
+        ctx.divisor, ctx.rows_per_slice = divisor, rows_per_slice
+        return loss, logits
+
+    @staticmethod
+    def backward(ctx, grad_loss, grad_logits):
+        hidden, weight, logits, lse, target, keep = ctx.saved_tensors
+        rows = ctx.rows_per_slice
+        with torch.autocast(hidden.device.type, enabled=False):
+            scale = (keep * (grad_loss / ctx.divisor))[:, None].float()  # (N, 1): dLoss / d(each row's loss)
+            minus_one = scale.new_full((min(rows, logits.shape[0]), 1), -1.0)
+            grad = torch.empty_like(logits)  # (N, V) dLoss/dz
+            for i in range(0, logits.shape[0], rows):
+                out = grad[i: i + rows]
+                z = logits[i: i + rows].float()
+                p = torch.sub(z, lse[i: i + rows, None], out=out if out.dtype == torch.float32 else None)
+                # softmax(z) = exp(z - logsumexp z); exponents below -87 are raised to it (exp(-87) = 1.6e-38, fp32's
+                # smallest normal numbers): torch's CPU exp is 2-5x slower on results that underflow (wide logits, e.g.
+                # an untied output layer at N(0, 1)), and no gradient moves by more than 1e-37
+                p.clamp_(min=-87.0).exp_()
+                p.scatter_add_(1, target[i: i + rows, None], minus_one[: p.shape[0]])  # - onehot(y)
+                p.mul_(scale[i: i + rows])
+                if grad_logits is not None:
+                    p.add_(grad_logits[i: i + rows])
+                if p is not out:
+                    out.copy_(p)
+            grad_hidden = grad @ weight if ctx.needs_input_grad[0] else None  # (N, d)
+            grad_weight = grad.t() @ hidden if ctx.needs_input_grad[1] else None  # (V, d)
+        return grad_hidden, grad_weight, None, None, None
 
 
 class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
@@ -744,11 +905,17 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         cache: EncoderDecoderCache | None = None,
+        rows_per_source: int = 1,
         **kwargs,
     ) -> Seq2SeqLMOutput:
         """Logits over the vocabulary and, with `labels`, the token cross-entropy (-100 ignored; the mean over the
         labelled tokens, or their sum over `num_items_in_batch` when the Trainer gives it). Without decoder inputs,
-        they are the labels shifted right behind the decoder start token."""
+        they are the labels shifted right behind the decoder start token.
+
+        In training with `config.sparse_prediction` (the default), the decoder computes only the positions up to
+        each row's last label and the output layer only the labelled ones (`logits` is then (labelled tokens, V));
+        the encoder skips the source's padding. `rows_per_source` k: `decoder_input_ids` holds k consecutive rows per
+        source and the source one row (generate()'s beams and samples, see `_expand_inputs_for_generation`)."""
         if labels is not None:
             _check_labels(labels, self.config.vocab_size)
             if decoder_input_ids is None and decoder_inputs_embeds is None:
@@ -757,28 +924,118 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
             if tuple(labels.shape) != tuple(target_shape):
                 raise ValueError(f"labels have shape {tuple(labels.shape)} but the decoder inputs have shape "
                                  f"{tuple(target_shape)}")
+        if not isinstance(rows_per_source, int) or rows_per_source < 1:
+            raise ValueError(f"rows_per_source must be a positive integer, got {rows_per_source!r}")
+        state = _one_state(past_key_values, cache)
+        copies = 1
+        if (rows_per_source > 1 and use_cache and labels is None and decoder_attention_mask is None
+                and (state is None or state.get_seq_length() == 0) and decoder_input_ids is not None
+                and _same_rows(decoder_input_ids, rows_per_source)):
+            # the first step of k rows that share a source and a prefix (generate()'s beams or samples before they
+            # part): decoded once per source, then its logits and self-attention cache copied to the k rows
+            copies, rows_per_source = rows_per_source, 1
+            decoder_input_ids = decoder_input_ids[::copies]  # (sources, T)
+            state = state if state is not None else EncoderDecoderCache(DynamicCache(), DynamicCache())
+        sparse = (labels is not None and self.training and self.config.sparse_prediction and not use_cache
+                  and not output_hidden_states)
+        tokens = None
+        if sparse:  # the decoder computes the prefix each row's labels need: up to its last label
+            positions = torch.arange(labels.shape[1], device=labels.device)
+            last_label = torch.where(labels != IGNORE_INDEX, positions, -1).amax(dim=1)  # (batch,)
+            tokens = _packed_tokens(positions[None, :] <= last_label[:, None])  # (batch, T) kept positions
         outputs = _encode_decode(self, input_ids, attention_mask, decoder_input_ids, decoder_attention_mask,
-                                 encoder_outputs, _one_state(past_key_values, cache), inputs_embeds,
-                                 decoder_inputs_embeds, use_cache, output_attentions, output_hidden_states)
-        hidden = outputs.last_hidden_state  # (batch, T, d_model)
+                                 encoder_outputs, state, inputs_embeds, decoder_inputs_embeds, use_cache,
+                                 output_attentions, output_hidden_states, tokens, rows_per_source)
+        hidden = outputs.last_hidden_state  # (batch, T, d_model), or (kept tokens, d_model) packed
         if self.config.scale_decoder_outputs:  # T5 v1.0: the tied output layer reads h / sqrt(d_model)
             hidden = hidden * self.config.d_model**-0.5
-        logits = self.lm_head(hidden)  # (batch, T, V)
         loss = None
-        if labels is not None:
-            loss = ForMaskedLMLoss(logits, labels, vocab_size=self.config.vocab_size,
-                                   num_items_in_batch=kwargs.get("num_items_in_batch"), ignore_index=IGNORE_INDEX)
+        if sparse:  # the output layer and the loss over the labelled positions only
+            kept_labels = (tokens.pack(labels) if tokens is not None else labels).reshape(-1)
+            selected = kept_labels != IGNORE_INDEX  # the padding's projection would be thrown away
+            loss, logits = self._output_layer_and_loss(hidden.reshape(-1, hidden.shape[-1])[selected],
+                                                       kept_labels[selected], kwargs.get("num_items_in_batch"))
+        else:
+            logits = self._output_layer(hidden)  # (batch, T, V)
+            if labels is not None:
+                loss = ForMaskedLMLoss(logits, labels, vocab_size=self.config.vocab_size,
+                                       num_items_in_batch=kwargs.get("num_items_in_batch"), ignore_index=IGNORE_INDEX)
+        decoder_outputs = (outputs.decoder_hidden_states, outputs.decoder_attentions, outputs.cross_attentions)
+        if copies > 1:
+            state.self_attention_cache.batch_repeat_interleave(copies)  # (sources * k, heads, T, d_kv)
+            logits = logits.repeat_interleave(copies, dim=0)  # (sources * k, T, V)
+            decoder_outputs = tuple(None if each is None else tuple(t.repeat_interleave(copies, dim=0) for t in each)
+                                    for each in decoder_outputs)
         return Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
             **{CACHE_NAME: getattr(outputs, CACHE_NAME)},
-            decoder_hidden_states=outputs.decoder_hidden_states,
-            decoder_attentions=outputs.decoder_attentions,
-            cross_attentions=outputs.cross_attentions,
+            decoder_hidden_states=decoder_outputs[0],
+            decoder_attentions=decoder_outputs[1],
+            cross_attentions=decoder_outputs[2],
             encoder_last_hidden_state=outputs.encoder_last_hidden_state,
             encoder_hidden_states=outputs.encoder_hidden_states,
             encoder_attentions=outputs.encoder_attentions,
         )
+
+    def _output_layer_and_loss(self, hidden: torch.Tensor, labels: torch.Tensor, num_items_in_batch=None
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(loss, logits) of the labelled rows, hidden (N, d_model) and labels (N,): the sum of their cross-entropies
+        over `num_items_in_batch` (the Trainer's count across devices and accumulation steps) or their mean. On a CPU
+        the output layer and the loss are one function (LinearCrossEntropy); elsewhere nn.Linear and F.cross_entropy."""
+        divisor = num_items_in_batch if num_items_in_batch is not None else max(labels.numel(), 1)
+        if torch.is_tensor(divisor):
+            divisor = divisor.to(hidden.device)
+        weight = self.lm_head.weight
+        if (hidden.device.type == "cpu" and type(self.lm_head) is nn.Linear and self.lm_head.bias is None
+                and not torch.compiler.is_compiling()):
+            if torch.is_autocast_enabled(hidden.device.type):  # both products in autocast's dtype, as nn.Linear's
+                dtype = torch.get_autocast_dtype(hidden.device.type)
+                hidden, weight = hidden.to(dtype), weight.to(dtype)
+            rows = max(1, _LOSS_SLICE_ELEMENTS // weight.shape[0])
+            return LinearCrossEntropy.apply(hidden, weight, labels, divisor, rows)
+        logits = self.lm_head(hidden)  # (N, V)
+        loss = F.cross_entropy(logits.float(), labels, reduction="sum") / divisor
+        return loss, logits
+
+    def _output_layer(self, hidden: torch.Tensor) -> torch.Tensor:
+        """h W^T over the vocabulary. Decoding on a CPU (at most `_TRANSPOSED_OUTPUT_ROWS` rows: the sequences or beams
+        of one step, no gradient), the product reads a transposed copy of W, kept while the weights are unchanged: the
+        CPU's kernels stream that layout faster (benchmarks/bench_gpt_speed.py, bench_t5_speed.py), for V x d more
+        memory."""
+        weight = self.lm_head.weight
+        if (hidden.shape[:-1].numel() > _TRANSPOSED_OUTPUT_ROWS or hidden.device.type != "cpu"
+                or torch.is_grad_enabled() or hidden.dtype != weight.dtype or torch.compiler.is_compiling()
+                or type(self.lm_head) is not nn.Linear or self.lm_head.bias is not None):
+            return self.lm_head(hidden)
+        key = (weight.data_ptr(), weight._version, weight.dtype, tuple(weight.shape))
+        cached = self.__dict__.get("_transposed_output_weight")
+        if cached is None or cached[0] != key:
+            cached = (key, weight.t().contiguous())  # (d, V)
+            self.__dict__["_transposed_output_weight"] = cached
+        return (hidden.reshape(-1, hidden.shape[-1]) @ cached[1]).view(*hidden.shape[:-1], -1)  # (..., V)
+
+    # Copied from hf_models.transformer.modeling_transformer.TransformerForConditionalGeneration._reorder_cache
+    def _reorder_cache(self, cache, beam_idx: torch.LongTensor):
+        """Beam search's reordering after each step: the decoder's self-attention keys and values follow their beams;
+        the cross-attention ones are the source's, the same for every beam of a source, so they stay where they are
+        (beam search only moves a beam within its own source's beams)."""
+        if isinstance(cache, EncoderDecoderCache):
+            cache.self_attention_cache.reorder_cache(beam_idx)
+        else:
+            cache.reorder_cache(beam_idx)
+        return cache
+
+    # Copied from hf_models.transformer.modeling_transformer.TransformerForConditionalGeneration._expand_inputs_for_generation
+    def _expand_inputs_for_generation(self, expand_size: int = 1, is_encoder_decoder: bool = False,
+                                      input_ids: torch.LongTensor | None = None, **model_kwargs):
+        """generate()'s copying of the inputs for its beams and samples, except the encoder's output and the source
+        mask: each source stays one row (the decoder is told `rows_per_source`), so its cross-attention keys and
+        values are projected and cached once rather than once per beam."""
+        kept = {key: model_kwargs.pop(key) for key in ("encoder_outputs", "attention_mask") if key in model_kwargs}
+        input_ids, model_kwargs = super()._expand_inputs_for_generation(expand_size=expand_size, input_ids=input_ids,
+                                                                        **model_kwargs)
+        return input_ids, {**model_kwargs, **kept}
 
     def prepare_inputs_for_generation(
         self,
@@ -796,10 +1053,16 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
         cache = _one_state(past_key_values, cache)
         if cache is not None:
             decoder_input_ids = decoder_input_ids[:, cache.get_seq_length():]
+        rows_per_source = 1  # generate()'s beams or samples per source (the source is not copied for them)
+        if encoder_outputs is not None:
+            sources = (encoder_outputs[0] if isinstance(encoder_outputs, (tuple, list)) else
+                       encoder_outputs.last_hidden_state).shape[0]
+            rows_per_source = max(decoder_input_ids.shape[0] // max(sources, 1), 1)
         inputs = {
             "input_ids": None,
             "attention_mask": attention_mask,
             "encoder_outputs": encoder_outputs,
+            "rows_per_source": rows_per_source,
             "decoder_input_ids": decoder_input_ids,
             "decoder_attention_mask": decoder_attention_mask,
             CACHE_NAME: cache,
@@ -809,6 +1072,15 @@ class T5ForConditionalGeneration(T5PreTrainedModel, GenerationMixin):
             if key in kwargs:
                 inputs[key] = kwargs[key]
         return inputs
+
+
+# Copied from hf_models.transformer.modeling_transformer._same_rows
+def _same_rows(ids: torch.Tensor, rows_per_source: int) -> bool:
+    """Whether each group of `rows_per_source` consecutive rows holds one sequence k times."""
+    if ids.shape[0] % rows_per_source:
+        return False
+    groups = ids.view(-1, rows_per_source, ids.shape[1])  # (sources, k, T)
+    return bool((groups == groups[:, :1]).all())
 
 
 class T5EncoderModel(T5PreTrainedModel):
