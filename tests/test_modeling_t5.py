@@ -571,6 +571,25 @@ def test_beams_and_samples_share_one_source_row_and_equal_copied_sources(kwargs)
     assert torch.equal(got, copied)
 
 
+def test_decoding_reads_a_transposed_output_layer_cast_once_under_autocast():
+    """Decoding on a CPU (few rows, no gradient): the output layer is a transposed copy of W kept in the product's
+    dtype, bf16 under autocast (not cast again at every step), with the logits of nn.Linear under autocast."""
+    torch.manual_seed(0)
+    model = T5ForConditionalGeneration(tiny_config(vocab_size=40, **V11)).eval()
+    input_ids, attention_mask, _ = parity_batch()
+    input_ids = input_ids.clamp(max=39)
+    decoder_input_ids = torch.tensor([[0, 5], [0, 6]])
+    for bf16, dtype in ((False, torch.float32), (True, torch.bfloat16)):
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids,
+                        output_hidden_states=True)
+            expected = model.lm_head(out.decoder_hidden_states[-1])
+        cached = model.__dict__["_transposed_output_weight"][1]
+        assert cached.dtype == dtype and cached.shape == (16, 40)
+        assert out.logits.dtype == expected.dtype == dtype
+        torch.testing.assert_close(out.logits, expected, **({"rtol": 2e-2, "atol": 2e-2} if bf16 else {}))
+
+
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
     input_ids, attention_mask, labels = parity_batch()
     results = []
