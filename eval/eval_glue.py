@@ -19,7 +19,8 @@ A predictions file (`index<TAB>prediction`, the GLUE submission format, header o
     python eval/eval_glue.py --task_name rte --predictions_file preds.tsv \
         --validation_file ../shared/data/glue/RTE/dev.tsv --output_dir /tmp/rte-scores
 
-Every `transformers.TrainingArguments` flag works for the model mode (batch size, --bf16, --use_cpu, ...).
+Every `transformers.Seq2SeqTrainingArguments` flag works for the model mode (batch size, --bf16, --use_cpu, ...; a T5
+model generates its label words with --generation_num_beams and --generation_max_length).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from transformers import TrainingArguments
+from transformers import Seq2SeqTrainingArguments
 
 from hf_models.cli_utils import (
     append_results_row,
@@ -61,7 +62,7 @@ class EvalArguments:
 @releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     eval_args, data_args, run_args, training_args = parse_args(
-        (EvalArguments, GlueDataArguments, RunArguments, TrainingArguments), argv
+        (EvalArguments, GlueDataArguments, RunArguments, Seq2SeqTrainingArguments), argv
     )
     setup_logging(training_args, logger.name)
     if (eval_args.model_name_or_path is None) == (eval_args.predictions_file is None):

@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
 from hf_models.cli_utils import (
     parse_args,
@@ -104,7 +104,7 @@ def evaluate_model(argv: list[str]) -> dict:
     if "--do_eval" not in argv and "--do_predict" not in argv:
         argv.append("--do_eval")
     model_args, data_args, run_args, training_args = parse_args(
-        (ModelArguments, DataArguments, RunArguments, TrainingArguments), argv
+        (ModelArguments, DataArguments, RunArguments, Seq2SeqTrainingArguments), argv
     )
     setup_logging(training_args, "hf_models.eval_squad")
     return run_qa(model_args, data_args, run_args, training_args)
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("Arguments for a predictions file:\n")
         HfArgumentParser(PredictionsFileArguments).print_help()
         print("\nArguments for a saved model (--data_file is --validation_file):\n")
-        HfArgumentParser((ModelArguments, DataArguments, RunArguments, TrainingArguments)).print_help()
+        HfArgumentParser((ModelArguments, DataArguments, RunArguments, Seq2SeqTrainingArguments)).print_help()
         return {}
     if any(a == "--predictions_file" or a.startswith("--predictions_file=") for a in argv):
         (args,) = HfArgumentParser(PredictionsFileArguments).parse_args_into_dataclasses(args=argv)

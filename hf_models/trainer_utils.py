@@ -402,6 +402,18 @@ class InOrderEvaluationMixin:
         return sampler
 
 
+def dataset_rows(generated, count: int):
+    """The first `count` rows of generated ids gathered from several processes.
+
+    Under torchrun, a Seq2SeqTrainer's generated predictions can come back with more rows than the dataset has: each
+    process fills its last batch with repeated examples (accelerate's even batches), and the rows gathered from all
+    processes then hold those repeats after the dataset's own rows, in order. Fewer rows than `count` are left as
+    they are (the caller's length check names the problem)."""
+    if isinstance(generated, tuple):
+        generated = generated[0]
+    return generated[:count] if len(generated) > count else generated
+
+
 def implementation_name(model) -> str:
     """'hf_models' or 'transformers' (or the defining package) for a model instance."""
     module = type(model).__module__
@@ -546,13 +558,29 @@ class SafeSavingMixin:
     The model, its config and tokenizer are written into a staging folder and renamed into place one by one,
     config.json last (`file_utils.staged_folder`); the metrics and the trainer state are written atomically, as
     strict JSON (NaN and Infinity become null, with a warning). Checkpoints keep transformers' order (weights,
-    optimizer, ..., trainer_state.json last), which `checkpoint_problem` checks before resuming from one.
+    optimizer, ..., trainer_state.json last), which `checkpoint_problem` checks before resuming from one. The saved
+    config keeps the model's `use_cache` (the Trainer turns it off for training).
     """
+
+    def __init__(self, *args, **kwargs):
+        model = kwargs.get("model", args[0] if args else None)
+        # transformers' Trainer sets config.use_cache to TrainingArguments.use_cache (False) for training; the saved
+        # config keeps the model's own value, or a saved generative model would decode without its cache (slowly)
+        self._model_use_cache = getattr(getattr(model, "config", None), "use_cache", None)
+        super().__init__(*args, **kwargs)
 
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         output_dir = output_dir if output_dir is not None else self.args.output_dir
-        with staged_folder(output_dir) as staging:
-            super()._save(str(staging), state_dict=state_dict)
+        config = getattr(self.model, "config", None)
+        training_use_cache = getattr(config, "use_cache", None)
+        if self._model_use_cache is not None and training_use_cache is not None:
+            config.use_cache = self._model_use_cache
+        try:
+            with staged_folder(output_dir) as staging:
+                super()._save(str(staging), state_dict=state_dict)
+        finally:
+            if training_use_cache is not None:
+                config.use_cache = training_use_cache
 
     def save_metrics(self, split, metrics, combined=True):
         if not self.is_world_process_zero():
@@ -581,12 +609,15 @@ def wait_for_everyone(training_args) -> None:
         torch.distributed.barrier()
 
 
-def run_task_cli(data_arguments_class, run_function, logger_name: str, argv: list[str] | None = None) -> dict:
-    """The body of every `training/run_<task>.py`: parse (model, data, run, training) arguments, log, run the task."""
+def run_task_cli(data_arguments_class, run_function, logger_name: str, argv: list[str] | None = None,
+                 training_arguments_class=None) -> dict:
+    """The body of every `training/run_<task>.py`: parse (model, data, run, training) arguments, log, run the task.
+    `training_arguments_class`: TrainingArguments, or Seq2SeqTrainingArguments where an encoder-decoder (T5) answers
+    by generating (its --predict_with_generate, --generation_num_beams and --generation_max_length flags)."""
     from transformers import TrainingArguments
 
     model_args, data_args, run_args, training_args = parse_args(
-        (ModelArguments, data_arguments_class, RunArguments, TrainingArguments), argv
+        (ModelArguments, data_arguments_class, RunArguments, training_arguments_class or TrainingArguments), argv
     )
     setup_logging(training_args, logger_name)
     return run_function(model_args, data_args, run_args, training_args)
@@ -622,6 +653,7 @@ __all__ = [
     "RunArguments",
     "SafeSavingMixin",
     "checkpoint_problem",
+    "dataset_rows",
     "detect_last_checkpoint",
     "implementation_name",
     "last_complete_checkpoint",

@@ -130,3 +130,26 @@ def test_a_model_folder_without_its_tokenizer_files_is_refused(tmp_path):
     Tokenizer(models.WordPiece({"[UNK]": 0}, unk_token="[UNK]")).save(str(tmp_path / "tokenizer.json"))
     with pytest.raises(ValueError, match="the tokenizer has no vocabulary"):
         load_tokenizer(ModelArguments(model_name_or_path=str(tmp_path)))
+
+
+def test_a_saved_model_keeps_its_use_cache_though_the_trainer_turns_it_off(tmp_path):
+    """transformers' Trainer sets config.use_cache = TrainingArguments.use_cache (False); SafeSavingMixin saves the
+    model's own value (a pretrained T5 or GPT would otherwise decode without its cache), and training keeps False."""
+    import json
+
+    from transformers import Trainer, TrainingArguments
+
+    from hf_models.trainer_utils import SafeSavingMixin
+
+    class SavingTrainer(SafeSavingMixin, Trainer):
+        pass
+
+    model = hf_models.T5ForConditionalGeneration(hf_models.T5Config(
+        vocab_size=20, d_model=8, d_kv=4, d_ff=16, num_layers=1, num_heads=2, decoder_start_token_id=0))
+    assert model.config.use_cache is True
+    trainer = SavingTrainer(model=model, args=TrainingArguments(output_dir=str(tmp_path / "run"), use_cpu=True,
+                                                                report_to="none"))
+    assert model.config.use_cache is False  # the Trainer's setting, for training
+    trainer.save_model(str(tmp_path / "saved"))
+    assert json.loads((tmp_path / "saved" / "config.json").read_text())["use_cache"] is True
+    assert model.config.use_cache is False

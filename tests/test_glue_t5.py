@@ -422,3 +422,45 @@ def test_eval_glue_runs_the_text_to_text_path_with_plain_training_arguments(tiny
                     "--disable_tqdm", "true"])
     check_outputs(out, "sst2", results, dev)
     assert np.isfinite(results["eval_loss"])
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun_train_and_generate_as_one(tiny_t5, tmp_path):
+    """torchrun with 2 CPU processes (gloo): one T5 replica each, the evaluation's generations gathered from both
+    (13 dev sentences: one process gets a padded duplicate, dropped) and scored once; the same predictions file and
+    accuracy as one process evaluating the saved model."""
+    import os
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("torchrun") is None:
+        pytest.skip("torchrun not installed")
+    train = write_sst2(tmp_path / "train.tsv", sst2_rows(32, seed=1))
+    dev = write_sst2(tmp_path / "dev.tsv", sst2_rows(13, seed=2))
+    script = str(Path(__file__).resolve().parents[1] / "training" / "run_glue.py")
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "ddp"
+    result = subprocess.run(
+        ["torchrun", "--nproc_per_node", "2", script, "--model_name_or_path", tiny_t5, "--task_name", "sst2",
+         "--train_file", str(train), "--validation_file", str(dev), "--do_train", "--do_eval", "--max_steps", "3",
+         "--learning_rate", "1e-3", "--generation_num_beams", "2", *cli_args(out)],
+        capture_output=True, text=True, env=env, timeout=240, check=False)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-3000:]
+    assert "Process rank: 1" in log and "distributed training: True" in log
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 3
+    results = json.loads((out / "all_results.json").read_text())
+    assert results["eval_samples"] == 13
+    assert (out / "results.md").read_text().count("| sst2 |") == 1  # written by the main process only
+    _, ddp_rows = read_predictions(out / "eval_predictions_sst2.tsv")
+
+    from training.run_glue import main
+
+    single = tmp_path / "single"
+    again = main(["--model_name_or_path", str(out), "--task_name", "sst2", "--validation_file", str(dev),
+                  "--do_eval", "--generation_num_beams", "2", *cli_args(single)])
+    _, single_rows = read_predictions(single / "eval_predictions_sst2.tsv")
+    assert ddp_rows == single_rows and len(ddp_rows) == 13
+    assert again["eval_accuracy"] == results["eval_accuracy"]
+    assert again["eval_invalid_predictions"] == results["eval_invalid_predictions"]

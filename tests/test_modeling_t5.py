@@ -552,7 +552,7 @@ def test_beams_and_samples_share_one_source_row_and_equal_copied_sources(kwargs)
     torch.manual_seed(0)
     model = T5ForConditionalGeneration(tiny_config(vocab_size=40, **V11)).eval()
     input_ids, attention_mask, _ = parity_batch()
-    input_ids, attention_mask = input_ids.clamp(max=39), attention_mask
+    input_ids = input_ids.clamp(max=39)
     seen = []
     hook = model.decoder.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append((kwargs["input_ids"].shape[0],

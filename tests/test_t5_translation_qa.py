@@ -223,6 +223,23 @@ def test_squad_overfits_eight_questions_through_generation(tiny_t5, tmp_path):
     assert results["eval_exact_match"] == 100.0, predictions
 
 
+def test_squad_takes_the_generation_flags(tiny_t5, tmp_path, caplog, capsys):
+    """run_qa.py parses Seq2SeqTrainingArguments: a T5 answers with --generation_num_beams beams (the flag used to be
+    refused as unknown)."""
+    data = squad_file(tmp_path / "train.json")
+    with caplog.at_level(logging.INFO, logger="hf_models"):
+        results = run_qa(["--model_name_or_path", tiny_t5, "--validation_file", data, "--do_eval",
+                          "--max_seq_length", "64", "--max_answer_length", "5", "--generation_num_beams", "3",
+                          "--generation_max_length", "9", *common(tmp_path / "out")])
+    assert "answers generated in at most 9 tokens, 3 beam(s)" in caplog.text
+    assert math.isfinite(results["eval_f1"])
+    from training.run_qa import main
+
+    message = one_line_error(main, ["--model_name_or_path", tiny_t5, "--validation_file", data, "--do_eval",
+                                    "--generation_max_length", "4", *common(tmp_path / "out2")], capsys)
+    assert "--generation_max_length 4 is shorter than the longest answer (--max_answer_length) (32 tokens" in message
+
+
 def test_long_contexts_are_truncated_with_a_warning(tiny_t5, tmp_path, caplog):
     data = squad_file(tmp_path / "long.json", filler=30)
     out = tmp_path / "out"

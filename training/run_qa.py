@@ -2,7 +2,8 @@
 """Fine-tune and evaluate an extractive question-answering model on SQuAD v1.1 / v2.0 (BERT section 4.2-4.3).
 
 A thin command line over `hf_models.tasks.squad.run_qa`, in the manner of transformers' examples/pytorch
-`run_qa.py`: every `transformers.TrainingArguments` flag works, the output folder is resumed from its last
+`run_qa.py`: every `transformers.Seq2SeqTrainingArguments` flag works (TrainingArguments plus the generation flags that
+a T5 model answers with: --generation_num_beams, --generation_max_length), the output folder is resumed from its last
 checkpoint, and the results are written as JSON (`train_results.json`, `eval_results.json`, `predict_results.json`,
 `all_results.json`), the answers in the official format (`eval_predictions.json` {id: text},
 `eval_nbest_predictions.json`, and `eval_null_odds.json` for SQuAD 2.0), and a row per scored split goes to
@@ -51,6 +52,8 @@ Several processes (GPUs, or CPU processes over gloo), one data-parallel replica 
 
 from __future__ import annotations
 
+from transformers import Seq2SeqTrainingArguments
+
 from hf_models.cli_utils import releases_output_dirs, run_main
 from hf_models.tasks.squad import DataArguments, run_qa
 from hf_models.trainer_utils import run_task_cli
@@ -58,7 +61,8 @@ from hf_models.trainer_utils import run_task_cli
 
 @releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
-    return run_task_cli(DataArguments, run_qa, "hf_models.run_qa", argv)
+    # Seq2SeqTrainingArguments: TrainingArguments plus the generation flags of the text-to-text (T5) path
+    return run_task_cli(DataArguments, run_qa, "hf_models.run_qa", argv, Seq2SeqTrainingArguments)
 
 
 if __name__ == "__main__":

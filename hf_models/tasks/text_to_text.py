@@ -40,6 +40,7 @@ from ..trainer_utils import (
     ModelArguments,
     RunArguments,
     SafeSavingMixin,
+    dataset_rows,
     implementation_name,
     load_model,
     load_tokenizer,
@@ -211,7 +212,8 @@ class TextToTextScorer:
         self.label_mapping = label_mapping
 
     def __call__(self, eval_prediction) -> dict[str, float]:
-        texts = decode_generations(self.tokenizer, eval_prediction.predictions, self.decoder_start_token_id)
+        texts = decode_generations(self.tokenizer, dataset_rows(eval_prediction.predictions, len(self.gold)),
+                                   self.decoder_start_token_id)
         if len(texts) != len(self.gold):
             raise ValueError(f"{len(texts)} generations for {len(self.gold)} examples")
         return score_generations(self.task, self.metric_config, texts, self.gold, self.label_mapping)[0]
@@ -235,9 +237,10 @@ def invalid_counts(valid: np.ndarray) -> dict[str, float]:
 # ----------------------------------------------------------------------------------------------------------------------
 # 3. The run
 # ----------------------------------------------------------------------------------------------------------------------
-def seq2seq_arguments(training_args, generation_max_length: int):
+def seq2seq_arguments(training_args, generation_max_length: int, target: str = "label word"):
     """The run's arguments as `Seq2SeqTrainingArguments` with generation in evaluation: `predict_with_generate` on,
-    `generation_max_length` the label words' length and `generation_num_beams` 1 (greedy) unless given.
+    `generation_max_length` the longest target's length (`target` names it in the error when the flag is shorter)
+    and `generation_num_beams` 1 (greedy) unless given.
 
     A copy: training/run_glue.py parses Seq2SeqTrainingArguments; plain TrainingArguments (eval/eval_glue.py, code)
     become the subclass, which only adds fields (so no __post_init__ is run again on values it already processed)."""
@@ -255,8 +258,8 @@ def seq2seq_arguments(training_args, generation_max_length: int):
     if args.generation_max_length is None:
         args.generation_max_length = generation_max_length
     elif args.generation_max_length < generation_max_length:
-        raise InputError(f"--generation_max_length {args.generation_max_length} is shorter than the longest label "
-                         f"word ({generation_max_length} tokens with the decoder start token and EOS): no generation "
+        raise InputError(f"--generation_max_length {args.generation_max_length} is shorter than the longest {target} "
+                         f"({generation_max_length} tokens with the decoder start token and EOS): no generation "
                          "could name it")
     if args.generation_num_beams is None:
         args.generation_num_beams = 1
@@ -405,7 +408,7 @@ def run_text_to_text(model_args: ModelArguments, data_args: GlueDataArguments, r
             dataset = processed[split]
             labelled = gold[split] is not None
             output = trainer.predict(model_inputs(split), metric_key_prefix=prefix)
-            texts = decode_generations(tokenizer, output.predictions, start_id)
+            texts = decode_generations(tokenizer, dataset_rows(output.predictions, len(dataset)), start_id)
             metrics = dict(output.metrics)
             if labelled:
                 metric_config = task.metric_configs[1 if split.endswith("mismatched") else 0]

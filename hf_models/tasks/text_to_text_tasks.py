@@ -242,11 +242,10 @@ class SquadGenerationScorer:
         self.predictions: dict[str, str] = {}
 
     def answers(self, generated) -> dict[str, str]:
+        from ..trainer_utils import dataset_rows
         from .translation import decode_generated
 
-        if isinstance(generated, tuple):
-            generated = generated[0]
-        texts = decode_generated(self.tokenizer, generated)
+        texts = decode_generated(self.tokenizer, dataset_rows(generated, len(self.examples)))
         if len(texts) != len(self.examples):
             raise ValueError(f"{len(texts)} generated answers for {len(self.examples)} questions")
         self.predictions = dict(zip(self.examples["id"], texts))
@@ -329,7 +328,7 @@ def run_text_to_text_qa(model_args, data_args, run_args, training_args, config, 
         check_spelling(tokenizer, prefix, tokenizer_source, "task prefix")
     model = load_model(AutoModelForSeq2SeqLM, model_args, config)
     # generate() counts the decoder start token in max_length: start + answer tokens + EOS
-    args = seq2seq_arguments(training_args, data_args.max_answer_length + 2)
+    args = seq2seq_arguments(training_args, data_args.max_answer_length + 2, "answer (--max_answer_length)")
     max_seq_length = min(data_args.max_seq_length, tokenizer.model_max_length)
     logger.info(f"Text-to-text SQuAD with {type(model).__name__}: inputs of at most {max_seq_length} tokens, answers "
                 f"generated in at most {args.generation_max_length} tokens, {args.generation_num_beams} beam(s)")

@@ -24,6 +24,7 @@ from ..trainer_utils import (
     InOrderEvaluationMixin,
     RunArguments,
     SafeSavingMixin,
+    dataset_rows,
     detect_last_checkpoint,
     implementation_name,
     record_results,
@@ -314,9 +315,7 @@ class TranslationScorer:
         self.predictions: list[str] = []
 
     def __call__(self, eval_prediction) -> dict[str, float]:
-        generated = eval_prediction.predictions
-        if isinstance(generated, tuple):
-            generated = generated[0]
+        generated = dataset_rows(eval_prediction.predictions, len(self.references))
         self.predictions = decode_generated(self.tokenizer, generated)
         if len(self.predictions) != len(self.references):
             raise ValueError(f"{len(self.predictions)} generated sentences for {len(self.references)} references")
