@@ -606,9 +606,10 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
 
     def _output_layer(self, hidden: torch.Tensor) -> torch.Tensor:
         """h W^T over the vocabulary. Decoding on a CPU (at most `_TRANSPOSED_OUTPUT_ROWS` rows: the sequences or beams
-        of one step, no gradient), the product reads a transposed copy of W in the product's dtype (autocast's, under
-        autocast), kept while the weights are unchanged: the CPU's kernels stream that layout faster, twice as fast
-        for one row and 5-20% for 4 to 64 rows (benchmarks/bench_gpt_speed.py), for V x d more memory."""
+        of one step, no gradient), the product reads a copy of W kept while the weights are unchanged, for V x d more
+        memory: in fp32 transposed, a layout the CPU's kernels stream faster (twice as fast for one row, 5-20% for 4
+        to 64 rows: benchmarks/bench_gpt_speed.py); under autocast in its dtype (bf16), cast once rather than at
+        every step, in W's own layout (the faster one for bf16)."""
         weight = self.lm_head.weight
         device = hidden.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else weight.dtype
@@ -618,10 +619,15 @@ class GPTForCausalLM(GPTPreTrainedModel, GenerationMixin):
             return self.lm_head(hidden)
         key = (weight.data_ptr(), weight._version, dtype, tuple(weight.shape))
         cached = self.__dict__.get("_transposed_output_weight")
+        transposed = dtype == torch.float32
         if cached is None or cached[0] != key:
-            cached = (key, weight.t().to(dtype).contiguous())  # (d, V), cast once rather than at every step
+            copy = weight.t() if transposed else weight  # (d, V) or (V, d)
+            cached = (key, copy.to(dtype).contiguous())
             self.__dict__["_transposed_output_weight"] = cached
-        return (hidden.reshape(-1, hidden.shape[-1]).to(dtype) @ cached[1]).view(*hidden.shape[:-1], -1)  # (..., V)
+        hidden = hidden.to(dtype)
+        if not transposed:
+            return F.linear(hidden, cached[1])  # (..., V)
+        return (hidden.reshape(-1, hidden.shape[-1]) @ cached[1]).view(*hidden.shape[:-1], -1)  # (..., V)
 
     def _expand_inputs_for_generation(self, expand_size: int = 1, is_encoder_decoder: bool = False,
                                       input_ids: torch.LongTensor | None = None, **model_kwargs):
