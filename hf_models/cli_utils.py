@@ -342,6 +342,15 @@ def lock_output_dir(output_dir: str | os.PathLike) -> None:
     _HELD_LOCKS[key] = _Hold(fd)
 
 
+def keep_output_dir(output_dir: str | os.PathLike) -> None:
+    """Mark what this run has written into `output_dir` as worth keeping: a later failure (or Ctrl-C) of the run does
+    not take the folder back to empty, as `releases_output_dirs` does for a run that saved nothing (for runs that save
+    results piece by piece and resume from them)."""
+    held = _HELD_LOCKS.get(os.path.realpath(output_dir))
+    if held is not None:
+        held.was_empty = False
+
+
 def release_output_dir(output_dir: str | os.PathLike) -> None:
     """Give up this process's hold of `output_dir` (the lock file goes when the last holder releases it)."""
     key = os.path.realpath(output_dir)
@@ -639,6 +648,7 @@ __all__ = [
     "input_paths",
     "is_no_room_error",
     "json_safe",
+    "keep_output_dir",
     "lock_output_dir",
     "output_dir_contents",
     "parse_args",

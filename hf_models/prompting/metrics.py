@@ -29,7 +29,8 @@ def wilson_interval(successes: int, total: int, confidence: float = 0.95) -> tup
     denominator = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denominator
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # the interval holds p exactly (at p = 0 or 1 one end is p itself, which rounding may miss by 1e-17)
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def bootstrap_interval(values: Sequence[float], confidence: float = 0.95, resamples: int = 1000,

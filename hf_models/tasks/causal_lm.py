@@ -37,6 +37,7 @@ Evaluation (`eval/eval_perplexity.py`):
 from __future__ import annotations
 
 import inspect
+import itertools
 import json
 import logging
 import math
@@ -777,6 +778,16 @@ def plan_windows(num_tokens: int, max_length: int, stride: int) -> list[tuple[in
     return windows
 
 
+def model_device(model) -> torch.device:
+    """Where a model's tensors are: its first parameter's device, else its first buffer's (a count-based model such as
+    hf_models' n-gram LM has buffers and no parameters), else its `device` attribute, else the CPU."""
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+    if tensor is not None:
+        return tensor.device
+    device = getattr(model, "device", None)
+    return torch.device(device) if isinstance(device, (str, torch.device)) else torch.device("cpu")
+
+
 def _forward_logits(model, input_ids, attention_mask=None, position_ids=None) -> torch.Tensor:
     kwargs = {"input_ids": input_ids, "use_cache": False}
     if attention_mask is not None:
@@ -799,7 +810,7 @@ def sliding_window_nll(model, input_ids, max_length: int, stride: int, batch_siz
     if ids.numel() < 2:
         raise InputError(f"the text is {ids.numel()} token(s) long: perplexity needs at least 2")
     windows = plan_windows(ids.numel(), max_length, stride)
-    device = next(model.parameters()).device
+    device = model_device(model)
     batches: list[list[tuple[int, int, int]]] = []
     for window in windows:  # consecutive windows of one length share a forward pass
         if batches and len(batches[-1]) < batch_size and \
@@ -964,7 +975,7 @@ def score_continuations(model, requests: Sequence[tuple[list[int], list[int]]], 
     if padding_side == "left" and "position_ids" not in inspect.signature(model.forward).parameters:
         raise InputError(f"{type(model).__name__} takes no position_ids, which left padding needs: use "
                          "--padding_side right")
-    device = next(model.parameters()).device
+    device = model_device(model)
     rows = []
     for index, (context, continuation) in enumerate(requests):
         if not continuation:
@@ -1178,7 +1189,7 @@ def rolling_loglikelihoods(model, documents: Sequence[Sequence[int]], max_length
                for inputs, targets in rolling_token_windows(ids, prefix_token_id, max_length)]
     order = sorted(range(len(windows)), key=lambda i: -len(windows[i][1]))  # stable: documents' order kept
     window_ll = [0.0] * len(windows)
-    device = next(model.parameters()).device
+    device = model_device(model)
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc="Scoring documents", unit=" batch", disable=not show_progress):
         lengths = [len(windows[i][1]) for i in batch]
@@ -1427,6 +1438,7 @@ __all__ = [
     "lm_eval_prefix_token_id",
     "load_lm_tokenizer",
     "model_context_length",
+    "model_device",
     "new_model_config",
     "parse_config_overrides",
     "plan_windows",
