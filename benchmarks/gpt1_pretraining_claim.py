@@ -413,6 +413,12 @@ def markdown_table(report: dict) -> str:
     if isinstance(ppl, (int, float)):
         text += f"; validation perplexity {ppl:.1f}"
     lines += ["", text + "."]
+    return "\n".join(lines + status_lines(report))
+
+
+def status_lines(report: dict) -> list[str]:
+    """The report's closing lines: shortened, runs not finished yet, settings other than the benchmark's."""
+    lines = []
     if report["shortened"]:
         lines.append(f"Shortened run ({', '.join(report['shortened_by'])}): not the benchmark's numbers.")
     if report.get("missing_runs"):
@@ -420,7 +426,7 @@ def markdown_table(report: dict) -> str:
     if report.get("non_default_settings"):
         lines.append("Settings other than the benchmark's: "
                      + ", ".join(f"--{k} {v}" for k, v in report["non_default_settings"].items()) + ".")
-    return "\n".join(lines)
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -70,10 +70,10 @@ from pathlib import Path
 
 if __package__:  # python -m benchmarks.t5_pretraining_claim, or imported
     from .bench_utils import RESULTS_DIR, ROOT, tidy_command
-    from .gpt1_pretraining_claim import folder_state, run_step, summarize
+    from .gpt1_pretraining_claim import folder_state, run_step, status_lines, summarize
 else:  # python benchmarks/t5_pretraining_claim.py
     from bench_utils import RESULTS_DIR, ROOT, tidy_command
-    from gpt1_pretraining_claim import folder_state, run_step, summarize
+    from gpt1_pretraining_claim import folder_state, run_step, status_lines, summarize
 
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = RESULTS_DIR / "t5_pretraining_claim.json"
@@ -286,14 +286,7 @@ def markdown_table(report: dict) -> str:
         lines.append("Pretraining gain (pretrained - scratch): " + ", ".join(
             f"{dict(GLUE_TASKS, multi30k='Multi30k')[task]} {SCORES[task][key]} {value:+.1f}"
             for task, scores in gains.items() for key, value in scores.items()) + ".")
-    if report["shortened"]:
-        lines.append(f"Shortened run ({', '.join(report['shortened_by'])}): not the benchmark's numbers.")
-    if report.get("missing_runs"):
-        lines.append(f"Not finished yet (n/a above): {', '.join(report['missing_runs'])}.")
-    if report.get("non_default_settings"):
-        lines.append("Settings other than the benchmark's: "
-                     + ", ".join(f"--{k} {v}" for k, v in report["non_default_settings"].items()) + ".")
-    return "\n".join(lines)
+    return "\n".join(lines + status_lines(report))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
