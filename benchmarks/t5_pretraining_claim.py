@@ -70,10 +70,24 @@ from pathlib import Path
 
 if __package__:  # python -m benchmarks.t5_pretraining_claim, or imported
     from .bench_utils import RESULTS_DIR, ROOT, tidy_command
-    from .gpt1_pretraining_claim import folder_state, run_step, status_lines, summarize
+    from .gpt1_pretraining_claim import (
+        NOT_FINGERPRINTED,
+        check_fingerprint,
+        folder_state,
+        run_step,
+        status_lines,
+        summarize,
+    )
 else:  # python benchmarks/t5_pretraining_claim.py
     from bench_utils import RESULTS_DIR, ROOT, tidy_command
-    from gpt1_pretraining_claim import folder_state, run_step, status_lines, summarize
+    from gpt1_pretraining_claim import (
+        NOT_FINGERPRINTED,
+        check_fingerprint,
+        folder_state,
+        run_step,
+        status_lines,
+        summarize,
+    )
 
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = RESULTS_DIR / "t5_pretraining_claim.json"
@@ -93,7 +107,6 @@ LABEL_WORDS = "negative positive not_equivalent equivalent"  # SST-2's and MRPC'
 MULTI30K = {"train": ("train.en.gz", "train.de.gz"), "validation": ("val.en.gz", "val.de.gz"),
             "test": ("test_2016_flickr.en.gz", "test_2016_flickr.de.gz")}
 # settings that do not change what an output folder holds (more seeds, tasks or variants extend a finished run)
-NOT_FINGERPRINTED = ("data_dir", "output_root", "output", "tasks", "seeds", "threads", "variants", "report_only")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -347,23 +360,6 @@ def parse_args(argv=None):
     if args.d_model % args.num_heads:
         parser.error(f"--d_model {args.d_model} must be a multiple of --num_heads {args.num_heads}")
     return args
-
-
-def check_fingerprint(root: Path, args) -> None:
-    """The output folder's steps are reused only with the settings that made them: ROOT/settings.json records them;
-    a run with other settings is refused (it would mix models of two configurations)."""
-    settings = {k: v for k, v in vars(args).items() if k not in NOT_FINGERPRINTED}
-    path = root / "settings.json"
-    if path.is_file():
-        recorded = json.loads(path.read_text())
-        changed = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
-        if changed:
-            sys.exit(f"{path}: this folder was made with other settings ("
-                     + ", ".join(f"--{k} {recorded.get(k)} there, {settings.get(k)} now" for k in changed)
-                     + "): use another --output_root, or delete this one")
-    else:
-        root.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=2) + "\n")
 
 
 def finetune_command(task: str, model: Path, folder: Path, seed: int, args) -> list[str]:
