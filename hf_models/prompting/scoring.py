@@ -58,10 +58,10 @@ def model_max_length(model, tokenizer=None) -> int | None:
 
 
 def model_device(model) -> torch.device:
-    """Where the model's tensors are (a count-based model has buffers and no parameters)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
+    """Where the model's tensors are (`hf_models.tasks.causal_lm.model_device`: buffers for a count-based model)."""
+    from ..tasks.causal_lm import model_device as device_of
+
+    return device_of(model)
 
 
 def _pad_id(tokenizer) -> int:
