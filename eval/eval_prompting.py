@@ -73,7 +73,7 @@ from hf_models.trainer_utils import ModelArguments
 
 logger = logging.getLogger("hf_models.eval_prompting")
 
-MODES = ("loglikelihood", "generate", "cot_fewshot", "cot_zeroshot", "self_consistency")
+MODES = ("loglikelihood", "generate", "cot_fewshot", "fewshot_standard", "cot_zeroshot", "self_consistency")
 RESULTS_FILE = "results.json"
 CURVE_NAME = "accuracy_vs_shots"
 COMMAND = "eval_prompting"
@@ -134,7 +134,7 @@ class PromptingArguments:
     num_fewshot: list[int] | None = field(
         default=None,
         metadata={"help": "Demonstrations per prompt; several values give a curve (e.g. 0 1 2 4 8 16 32). Default 8 "
-                          "for cot_fewshot and self_consistency, 0 otherwise. Demonstrations that do not fit the "
+                          "for cot_fewshot, fewshot_standard and self_consistency, 0 otherwise. Demonstrations that do not fit the "
                           "context are dropped (the farthest first) and counted.", "nargs": "+"},
     )
     fewshot_pool: str | None = field(
@@ -149,7 +149,8 @@ class PromptingArguments:
     mode: str | None = field(
         default=None,
         metadata={"help": "loglikelihood (rank options / greedy match), generate (greedy generation, answer "
-                          "extracted), cot_fewshot, cot_zeroshot or self_consistency. Default: the task's.",
+                          "extracted), cot_fewshot (worked exemplars), fewshot_standard (the same exemplars, answers only: Wei et "
+                          "al.'s standard prompting), cot_zeroshot or self_consistency. Default: the task's.",
                   "choices": list(MODES)},
     )
     extractor: str | None = field(
@@ -437,6 +438,7 @@ def evaluate(model, tokenizer, run: TaskRun, k: int, args: PromptingArguments, m
         ANSWER_TRIGGERS,
         COT_STOP,
         COT_TEMPLATE,
+        STANDARD_TEMPLATE,
         PromptTemplate,
         accuracy_with_ci,
         build_prompts,
@@ -460,21 +462,26 @@ def evaluate(model, tokenizer, run: TaskRun, k: int, args: PromptingArguments, m
         metrics = {name: result[name] for name in ("acc", "acc_norm", "acc_bytes", "acc_tokens") if name in result}
         if "perplexity" in result:
             metrics["perplexity"] = result["perplexity"]
+        if result.get("unknown_targets"):
+            logger.warning(f"{run.name}: {result['unknown_targets']} of {len(records)} targets hold a word outside the "
+                           "model's vocabulary; they count as wrong")
+            metrics["unknown_targets"] = result["unknown_targets"]
     elif run.mode == "generate":
         prompts = build_prompts(run.examples, run.template, k, run.pool, args.seed, tokenizer=tokenizer,
                                 max_length=max_length, reserve=args.max_new_tokens, chat=args.chat_template)
         generations = generate_until(model, tokenizer, [p.text for p in prompts], run.stop, args.max_new_tokens,
                                      batch_size=args.batch_size, show_progress=show_progress)
         records = _generation_records(run.examples, prompts, generations, run.extractor)
-    elif run.mode in ("cot_fewshot", "self_consistency"):
-        (pool, pool_source), template = _cot_pool(args, run), COT_TEMPLATE
-        prompts = build_prompts(run.examples, COT_TEMPLATE, k, pool, args.seed, sampler="first_n",
+    elif run.mode in ("cot_fewshot", "fewshot_standard", "self_consistency"):
+        template = STANDARD_TEMPLATE if run.mode == "fewshot_standard" else COT_TEMPLATE
+        pool, pool_source = _cot_pool(args, run)
+        prompts = build_prompts(run.examples, template, k, pool, args.seed, sampler="first_n",
                                 tokenizer=tokenizer, max_length=max_length, reserve=args.max_new_tokens,
                                 chat=args.chat_template)
         # numbers: Kojima et al.'s few-shot cleansing (the first number after "The answer is", else the last one);
         # other answers: the task's extractor on what follows "The answer is" (the whole chain when it is absent)
         name = "cot_number" if run.answer_format == "number" and args.extractor is None else run.extractor
-        if run.mode == "cot_fewshot":
+        if run.mode in ("cot_fewshot", "fewshot_standard"):
             generations = generate_until(model, tokenizer, [p.text for p in prompts], COT_STOP, args.max_new_tokens,
                                          batch_size=args.batch_size, show_progress=show_progress)
             records = _generation_records(run.examples, prompts, generations, name, after_trigger=name != "cot_number")
@@ -655,7 +662,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise InputError(f"--max_length {max_length} is longer than the model's {context} positions")
     implementation = implementation_name(model)
     for run in runs:
-        shots = args.num_fewshot or ([8] if run.mode in ("cot_fewshot", "self_consistency") else [0])
+        shots = args.num_fewshot or ([8] if run.mode in ("cot_fewshot", "fewshot_standard", "self_consistency")
+                                     else [0])
         for k in shots:
             done = state["results"].get(run.name, {}).get(str(k))
             if done is not None:

@@ -234,6 +234,13 @@ def test_chain_of_thought_modes_on_a_tiny_arithmetic_file(gpt_dir, tmp_path):
     assert sample["prompt"].startswith("Q: There are 15 trees") and "The answer is 5.\n\nQ: Tom has 0" in sample[
         "prompt"]
     check_agrees(tmp_path / "cot")
+    main(base + ["--mode", "fewshot_standard", "--num_fewshot", 2, "--output_dir", tmp_path / "standard"])
+    entry = results_of(tmp_path / "standard")["results"]["multiarith"]["2"]
+    assert entry["settings"]["target_template"] == "The answer is {target}." and entry["mode"] == "fewshot_standard"
+    sample = samples_of(tmp_path / "standard", "multiarith", 2)[0]  # Wei et al.'s standard prompting: no reasoning
+    assert sample["prompt"].startswith("Q: There are 15 trees in the grove.") and "A: The answer is 6.\n\nQ: If" in \
+        sample["prompt"] and "originally" not in sample["prompt"]
+    check_agrees(tmp_path / "standard")
     main(base + ["--mode", "cot_zeroshot", "--output_dir", tmp_path / "zero"])
     sample = samples_of(tmp_path / "zero", "multiarith", 0)[1]
     assert sample["prompt"] == "Q: Tom has 1 apples and buys 2. How many?\nA: Let's think step by step."
@@ -430,3 +437,29 @@ def test_gsm8k_few_shot_cot_and_lambada(gpt_dir, shared_data_dir, tmp_path):
     assert entry["mode"] == "loglikelihood" and entry["n"] == 5 and entry["examples_total"] == 5153
     assert entry["metrics"]["perplexity"] > 1
     check_agrees(out)
+
+
+def test_a_target_outside_a_word_level_vocabulary_is_never_a_greedy_match(tmp_path):
+    """A word-level LM maps an out-of-vocabulary LAMBADA target to <unk>; predicting <unk> is not producing the word.
+    Here the n-gram always predicts <unk> after "sat", and the target "zebra" is outside its vocabulary."""
+    from hf_models.ngram import NGramLanguageModel, train_ngram
+    from hf_models.prompting import Example, PromptTemplate, evaluate_loglikelihood
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from eval.eval_prompting import ngram_tokenizer
+    finally:
+        sys.path.remove(str(ROOT))
+    train_ngram([["the", "cat", "sat", "<unk>"]] * 5 + [["the", "dog", "sat", "down"]], order=3,
+                smoothing="add_k", k=0.01).save_pretrained(tmp_path)
+    model = NGramLanguageModel.from_pretrained(tmp_path)
+    tokenizer = ngram_tokenizer(model)
+    template = PromptTemplate("{context}", "{target}", target_delimiter="")
+    examples = [Example({"context": "the cat sat", "target": " zebra"}, None, " zebra", "ex 0"),
+                Example({"context": "the dog sat", "target": " down"}, None, " down", "ex 1")]
+    result = evaluate_loglikelihood(model, tokenizer, examples, template)
+    first, second = result["per_example"]
+    assert first["is_greedy"] == [True]  # the model's argmax is <unk>, the target's only token
+    assert first["unknown_target"] and first["acc"] == 0.0
+    assert second["acc"] == float(second["is_greedy"][0]) and not second["unknown_target"]
+    assert result["unknown_targets"] == 1

@@ -226,6 +226,7 @@ def evaluate_loglikelihood(model, tokenizer, examples: Sequence[Example], templa
                             chat, fewshot_as_multiturn)
     requests = [(p.text, c) for p, conts in zip(prompts, continuations) for c in conts]
     scores = loglikelihood(model, tokenizer, requests, max_length, batch_size, cache_prefix, show_progress)
+    unk_id = getattr(tokenizer, "unk_token_id", None)
     per_example, position = [], 0
     for example, prompt, conts, own_choices in zip(examples, prompts, continuations, choices):
         own = scores[position: position + len(conts)]
@@ -236,8 +237,10 @@ def evaluate_loglikelihood(model, tokenizer, examples: Sequence[Example], templa
         if example.options is not None:
             record.update(multiple_choice_metrics(record["log_likelihoods"], own_choices, example.gold,
                                                   record["tokens"]))
-        else:
-            record["acc"] = float(own[0]["is_greedy"])
+        else:  # a target the vocabulary lacks is not produced by predicting the unknown token (word-level models)
+            unknown = unk_id is not None and unk_id in encode_pair(tokenizer, prompt.text, conts[0])[1]
+            record["unknown_target"] = unknown
+            record["acc"] = float(own[0]["is_greedy"] and not unknown)
         per_example.append(record)
     metric_names = [m for m in ("acc", "acc_norm", "acc_bytes", "acc_tokens") if m in per_example[0]]
     result: dict[str, Any] = {"examples": len(examples), "num_fewshot": num_fewshot, "seed": seed,
@@ -246,6 +249,7 @@ def evaluate_loglikelihood(model, tokenizer, examples: Sequence[Example], templa
     for name in metric_names:
         result[name] = accuracy_with_ci([r[name] for r in per_example], confidence)
     if examples[0].options is None:
+        result["unknown_targets"] = sum(r["unknown_target"] for r in per_example)
         result["perplexity"] = math.exp(-float(np.mean([r["log_likelihoods"][0] for r in per_example])))
     result["per_example"] = per_example
     return result
