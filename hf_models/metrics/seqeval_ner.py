@@ -6,10 +6,13 @@ or `evaluate.load(path_of_this_file)`; the file is self-contained (no relative i
 it into its modules cache.
 
 An entity (a "chunk") is a maximal run of tags of one type, opened and closed by the rules of the CoNLL shared tasks'
-conlleval.pl (startOfChunk / endOfChunk): `I-X` after `O` or after another type opens an entity (IOB1), `B-X` always
-opens one (IOB2). A predicted entity counts as correct only when its type, first and last token all equal a gold
-entity's. In the default mode (`mode=None`) seqeval applies exactly these rules, so on IOB1 and IOB2 tags the scores
-equal conlleval's (tests/test_conll.py checks this against a re-implementation of conlleval.pl's counting); with
+conlleval.pl (startOfChunk / endOfChunk): `I-X` after `O` or after another type opens an entity (IOB1), `B-X` opens
+one (IOB2). A predicted entity counts as correct only when its type, first and last token all equal a gold entity's.
+conlleval.pl does not know IOBES: its `S-X` is no one-word entity (`S-X S-X` is one entity, and so is `E-X B-X`).
+The default mode (`mode=None`) reads entities with `chunk_rules`: "conlleval" (the default) exactly as conlleval.pl
+does, so the scores equal its scores on any tags (tests/test_conll.py and tests/test_conll_scoring.py check this
+against a re-implementation of conlleval.pl's counting and against conlleval.pl itself), or "iobes", seqeval's own
+default rules (`S-` a one-word entity, `B-` always opening one), which evaluate's seqeval applies. With
 `mode="strict"` and a `scheme`, only entities that are well formed in that scheme count.
 """
 
@@ -50,7 +53,10 @@ Args:
     suffix: tags carry their prefix at the end ("PER-B") instead of the start. Default False.
     scheme: with mode="strict", the tagging scheme entities must follow: one of "IOB1", "IOB2", "IOE1", "IOE2",
         "IOBES", "BILOU". Default None.
-    mode: None (default: conlleval's chunk rules, which accept IOB1 and IOB2) or "strict".
+    mode: None (default: entities by `chunk_rules`) or "strict".
+    chunk_rules: how mode=None groups tags into entities: "conlleval" (conlleval.pl's startOfChunk/endOfChunk, which
+        read IOB1, IOB2 and IOE; the default) or "iobes" (seqeval's default rules: S- is a one-word entity, B- always
+        opens one; what evaluate's seqeval does). Not with mode="strict".
     sample_weight: one weight per sentence. Default None.
     zero_division: value of a precision or recall whose denominator is 0: "warn" (0, with a warning), 0 or 1.
 Returns:
@@ -68,6 +74,41 @@ Examples:
 """
 
 SCHEMES = ("IOB1", "IOB2", "IOE1", "IOE2", "IOBES", "BILOU")
+CHUNK_RULES = ("conlleval", "iobes")
+_PREFIXES = ("O", "B", "I", "E", "S")
+
+
+def _conlleval_starts(previous_prefix: str, prefix: str, previous_type: str, entity_type: str) -> bool:
+    """conlleval.pl's startOfChunk for O/B/I/E/S tags (it knows B-, I- and E-; S- is no prefix of its own there)."""
+    if prefix == "B" and previous_prefix in ("B", "I", "O"):
+        return True
+    if previous_prefix in ("E", "O") and prefix in ("I", "E"):
+        return True
+    return prefix != "O" and previous_type != entity_type
+
+
+def conlleval_as_iob2(tags: list[str], suffix: bool = False) -> list[str]:
+    """The entities conlleval.pl finds in a tag sequence, written in IOB2 (B- first, I- after), which seqeval's
+    default rules read the same way. With O/B/I/E/S tags conlleval.pl's endOfChunk ends an entity exactly where its
+    startOfChunk opens the next or an O comes, so the starts alone say where the entities are. Tags with any other
+    prefix are left as they are."""
+    converted, previous_prefix, previous_type = [], "O", ""
+    for tag in tags:
+        if tag == "O":
+            prefix, entity_type = "O", ""
+        elif suffix:
+            entity_type, _, prefix = tag.rpartition("-")
+        else:
+            prefix, _, entity_type = tag.partition("-")
+        if prefix not in _PREFIXES or (prefix != "O" and "-" not in tag):
+            converted.append(tag)
+        elif prefix == "O":
+            converted.append("O")
+        else:
+            new = "B" if _conlleval_starts(previous_prefix, prefix, previous_type, entity_type) else "I"
+            converted.append(f"{entity_type}-{new}" if suffix else f"{new}-{entity_type}")
+        previous_prefix, previous_type = prefix, entity_type
+    return converted
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -99,6 +140,7 @@ class SeqevalNer(evaluate.Metric):
         mode: str | None = None,
         sample_weight: list[float] | None = None,
         zero_division: str | int = "warn",
+        chunk_rules: str | None = None,
     ):
         for i, (predicted, gold) in enumerate(zip(predictions, references)):
             if len(predicted) != len(gold):
@@ -113,9 +155,17 @@ class SeqevalNer(evaluate.Metric):
             scheme = getattr(importlib.import_module("seqeval.scheme"), scheme)
         elif mode == "strict":
             raise ValueError(f"mode='strict' needs a scheme, one of {', '.join(SCHEMES)}")
+        if chunk_rules is not None and chunk_rules not in CHUNK_RULES:
+            raise ValueError(f"chunk_rules must be one of {', '.join(CHUNK_RULES)}, got {chunk_rules!r}")
+        if mode == "strict" and chunk_rules is not None:
+            raise ValueError("chunk_rules applies to mode=None; mode='strict' reads the entities of its scheme")
+        gold, guessed = references, predictions
+        if mode is None and (chunk_rules or "conlleval") == "conlleval":
+            gold = [conlleval_as_iob2(list(tags), suffix) for tags in references]
+            guessed = [conlleval_as_iob2(list(tags), suffix) for tags in predictions]
         report = classification_report(
-            y_true=references,
-            y_pred=predictions,
+            y_true=gold,
+            y_pred=guessed,
             suffix=suffix,
             output_dict=True,
             scheme=scheme,

@@ -9,16 +9,21 @@ The pieces, in the order a run uses them:
   and hub datasets (`--dataset_name conll2003`, tags as ClassLabel ids). Every tag is checked, and a file that is
   malformed stops the run with an error naming the file, the line and the problem (`ConllFormatError`).
 - tags: CoNLL-2003 is published in IOB1 (`I-ORG` opens an entity unless it follows another ORG word; `B-` only
-  separates two adjacent entities of one type). `to_iob2` rewrites any IOB1/IOB2/IOE/IOBES sequence into IOB2 (`B-` on
-  every entity's first word) with conlleval's chunk rules, so the entities are unchanged and a model learns one
-  unambiguous tag for "first word of an entity".
+  separates two adjacent entities of one type). `to_iob2` rewrites a tag sequence into IOB2 (`B-` on every entity's
+  first word), the entities unchanged, so that a model learns one unambiguous tag for "first word of an entity". Which
+  words form an entity is decided by the chunk rules (`--chunk_rules`): `conlleval` (the default) is conlleval.pl's
+  startOfChunk/endOfChunk, which read IOB1, IOB2 and IOE but not IOBES (its `S-` is no single-word entity there:
+  `S-PER S-PER` is one entity, and `E-PER B-PER` continues one); `iobes` reads `S-` as a one-word entity and `B-` as
+  always opening one (seqeval's default rules). Data with `S-`/`E-` tags that the two read differently gets a warning.
 - alignment: words go through the tokenizer with `is_split_into_words=True`; `word_ids()` says which word each
   sub-token came from. The first sub-token of a word carries the word's label, the others -100 (ignored by the loss)
   or, with `--label_all_tokens`, the word's label too (`B-X` becoming `I-X`, as in transformers' run_ner).
 - scoring: a word's prediction is the prediction at its first sub-token; words without one (cut off by
   `max_seq_length`, or that tokenize to nothing) are predicted `O` and still scored, so the scores are those of the
   whole file. Entity precision/recall/F1 come from the local seqeval metric (`hf_models.metrics.load_metric
-  ("seqeval")`), which equals conlleval.
+  ("seqeval")`) with the same chunk rules, and the token accuracy is conlleval's: every `-DOCSTART-` line of the
+  predictions file counts as a token tagged O (conlleval.pl counts it; only blank lines and lines starting with `-X-`
+  are boundaries), so the numbers equal conlleval.pl's on the written predictions file.
 - `run_ner`: train (`--do_train`), evaluate on the validation set (`--do_eval`), predict the test set
   (`--do_predict`), with resumable output folders, JSON metrics, predictions in conlleval's column format and a row
   in the results table. `training/run_ner.py` and `eval/eval_conll.py` are its command lines.
@@ -65,6 +70,8 @@ logger = logging.getLogger("hf_models.tasks.conll")
 IGNORE_INDEX = -100  # label of the tokens the loss and the metric skip (special tokens, continuation sub-tokens)
 DOCSTART = "-DOCSTART-"  # CoNLL's document separator line
 TAG_SCHEMES = ("iob2", "as_is")
+CHUNK_RULES = ("conlleval", "iobes")  # how tags group into entities: conlleval.pl's rules, or IOBES (seqeval's)
+BOUNDARY = "-X-"  # conlleval.pl's sentence boundary: a line whose first field is -X- is no token
 RECORD_SUFFIXES = (".csv", ".json", ".jsonl")
 TASK = "ner"
 
@@ -108,6 +115,12 @@ class DataArguments:
         metadata={"help": "'iob2': rewrite the tags as IOB2 (B- on the first word of every entity; CoNLL-2003 is "
                           "published in IOB1), the entities unchanged; 'as_is': keep the tags of the files."},
     )
+    chunk_rules: str = field(
+        default="conlleval",
+        metadata={"help": "How tags group into entities, for --tag_scheme iob2 and for scoring: 'conlleval' (conlleval."
+                          "pl's rules: IOB1, IOB2 and IOE; S- is not a one-word entity, E-X B-X is one entity) or "
+                          "'iobes' (S- is a one-word entity, B- always opens one, E- closes one: seqeval's rules)."},
+    )
     tag_names: str | None = field(
         default=None,
         metadata={"help": "Comma-separated tag names for data whose tags are ids (id i is the i-th name), e.g. "
@@ -135,6 +148,7 @@ class DataArguments:
     def __post_init__(self):
         if self.tag_scheme not in TAG_SCHEMES:
             raise ValueError(f"--tag_scheme must be one of {', '.join(TAG_SCHEMES)}, got {self.tag_scheme!r}")
+        check_chunk_rules(self.chunk_rules)
         if self.max_seq_length is not None and self.max_seq_length < 3:
             raise ValueError(f"--max_seq_length must leave room for special tokens and a word, got {self.max_seq_length}")
         if self.word_column == self.tag_column:
@@ -177,29 +191,70 @@ def tag_problem(tag: Any) -> str | None:
     return f"invalid tag {tag!r}: expected O, or B-, I-, E- or S- followed by an entity type (e.g. I-PER)"
 
 
-def starts_entity(previous_prefix: str, prefix: str, previous_type: str, entity_type: str) -> bool:
-    """Whether a tag opens an entity: conlleval.pl's startOfChunk (plus IOBES's S-), which seqeval also uses."""
-    if prefix in ("B", "S"):
-        return True
-    if previous_prefix in ("E", "S", "O") and prefix in ("I", "E"):
-        return True
+def check_chunk_rules(chunk_rules: str) -> None:
+    """A clear error for chunk rules other than CHUNK_RULES."""
+    if chunk_rules not in CHUNK_RULES:
+        raise ValueError(f"--chunk_rules must be one of {', '.join(CHUNK_RULES)}, got {chunk_rules!r}")
+
+
+def starts_entity(previous_prefix: str, prefix: str, previous_type: str, entity_type: str,
+                  chunk_rules: str = "conlleval") -> bool:
+    """Whether a tag opens an entity: conlleval.pl's startOfChunk ('conlleval'), or seqeval's, which adds IOBES
+    ('iobes': S- and B- always open one, and I-/E- open one after E-, S- or O).
+
+    With the tags of CoNLL files (O, B-, I-, E-, S-) each rule set's endOfChunk ends an entity exactly where the next
+    one starts or an O comes, so the starts alone say where the entities are.
+    """
+    if chunk_rules == "iobes":
+        if prefix in ("B", "S"):
+            return True
+        if previous_prefix in ("E", "S", "O") and prefix in ("I", "E"):
+            return True
+    else:  # conlleval.pl knows B-, I- and E-; an S- opens an entity only after O or another type
+        if prefix == "B" and previous_prefix in ("B", "I", "O"):
+            return True
+        if previous_prefix in ("E", "O") and prefix in ("I", "E"):
+            return True
     return prefix != "O" and previous_type != entity_type
 
 
-def to_iob2(tags: list[str]) -> list[str]:
-    """The same entities written in IOB2: B- on the first word of every entity, I- on the words after it."""
+def to_iob2(tags: list[str], chunk_rules: str = "conlleval") -> list[str]:
+    """The same entities written in IOB2: B- on the first word of every entity, I- on the words after it; the
+    entities are found with `chunk_rules` ('conlleval' or 'iobes', see `starts_entity`)."""
+    check_chunk_rules(chunk_rules)
     converted = []
     previous_prefix, previous_type = "O", ""
     for tag in tags:
         prefix, entity_type = split_tag(tag)
         if prefix == "O":
             converted.append("O")
-        elif starts_entity(previous_prefix, prefix, previous_type, entity_type):
+        elif starts_entity(previous_prefix, prefix, previous_type, entity_type, chunk_rules):
             converted.append(f"B-{entity_type}")
         else:
             converted.append(f"I-{entity_type}")
         previous_prefix, previous_type = prefix, entity_type
     return converted
+
+
+def warn_if_read_as_iobes_differs(sentences: list[Sentence], chunk_rules: str,
+                                  predictions: list[list[str]] | None = None) -> None:
+    """Under conlleval's rules, warn when the tags (gold, and predicted when given) of some sentence group into other
+    entities than IOBES would make of them (only S-/E- tags can), naming the file and line of the first."""
+    if chunk_rules != "conlleval":  # IOBES was asked for
+        return
+    sequences = [(sentence, sentence.tags, "") for sentence in sentences]
+    if predictions is not None:
+        sequences += [(sentence, tags, "predicted ") for sentence, tags in zip(sentences, predictions)]
+    for sentence, tags, what in sequences:
+        if not any(tag[:2] in ("S-", "E-") for tag in tags):
+            continue
+        ours, iobes = to_iob2(tags, "conlleval"), to_iob2(tags, "iobes")
+        if ours != iobes:
+            i = next(i for i, (a, b) in enumerate(zip(ours, iobes)) if a != b)
+            logger.warning(f"{sentence.where(i)}: the {what}tags {' '.join(tags[max(i - 1, 0):i + 1])!r} are read as "
+                           "conlleval.pl reads them (--chunk_rules conlleval), which does not know IOBES: S-X S-X or "
+                           "E-X B-X is one entity there; pass --chunk_rules iobes if the tags are IOBES")
+            return
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -235,11 +290,14 @@ def _format_suffix(path: str | os.PathLike) -> str:
     return Path(Path(path).name.lower().removesuffix(".gz")).suffix
 
 
-def _column_blocks(path: str | os.PathLike, encoding: str, min_columns: int) -> Iterator[tuple[int, bool, list]]:
+def _column_blocks(path: str | os.PathLike, encoding: str, min_columns: int,
+                   docstarts: list[tuple[int, list[str]]] | None = None,
+                   boundary: str | None = None) -> Iterator[tuple[int, bool, list]]:
     """(line of the first word, after a -DOCSTART-?, rows of fields) for every sentence of a column file.
 
-    Blank lines end sentences, `-DOCSTART-` lines end documents (and sentences); every other line must have as many
-    fields as the file's first word line.
+    Blank lines end sentences, `-DOCSTART-` lines end documents (and sentences; each is appended to `docstarts` as
+    (line, fields) when a list is given), and so do lines whose first field is `boundary`; every other line must have
+    as many fields as the file's first word line.
     """
     columns = first_row_line = None
     rows: list[list[str]] = []
@@ -247,11 +305,15 @@ def _column_blocks(path: str | os.PathLike, encoding: str, min_columns: int) -> 
     text = read_text(path, encoding, error=ConllFormatError, encoding_flag="--file_encoding")
     for number, line in enumerate(text.split("\n"), start=1):
         line = line.strip(" \t\r")
-        if not line or line.split(None, 1)[0] == DOCSTART:
+        first = line.split(None, 1)[0] if line else None
+        if first is None or first == DOCSTART or (boundary is not None and first == boundary):
             if rows:
                 yield start, docstart, rows
                 rows = []
-            after_docstart = after_docstart or bool(line)
+            if first == DOCSTART:
+                after_docstart = True
+                if docstarts is not None:
+                    docstarts.append((number, _FIELD_SEPARATOR.split(line)))
             continue
         fields = _FIELD_SEPARATOR.split(line)
         if columns is None:
@@ -305,8 +367,30 @@ def read_conll_file(path: str | os.PathLike, word_column: int = 0, tag_column: i
 
 def read_predictions_file(path: str | os.PathLike, encoding: str = "utf-8") -> tuple[list[Sentence], list[list[str]]]:
     """conlleval's input: (sentences with their gold tags, predicted tags) from the last two columns of each line."""
-    sentences, predictions = [], []
-    for start, docstart, rows in _column_blocks(path, encoding, min_columns=2):
+    predictions_file = read_conlleval_file(path, encoding)
+    return predictions_file.sentences, predictions_file.predictions
+
+
+@dataclass
+class PredictionsFile:
+    """A file in conlleval's columns as conlleval.pl reads it: the sentences (gold tags), the predicted tags, and the
+    `-DOCSTART-` lines, which conlleval.pl counts as tokens (tagged O O)."""
+
+    sentences: list[Sentence]
+    predictions: list[list[str]]
+    docstart_lines: int = 0
+
+    @property
+    def tokens(self) -> int:
+        """The tokens conlleval.pl counts: every word line, and every -DOCSTART- line."""
+        return sum(len(sentence.tokens) for sentence in self.sentences) + self.docstart_lines
+
+
+def read_conlleval_file(path: str | os.PathLike, encoding: str = "utf-8") -> PredictionsFile:
+    """A predictions file (`word ... gold predicted` per line) read as conlleval.pl reads it: blank lines and lines
+    whose first field is `-X-` are sentence boundaries; a `-DOCSTART-` line is a token and must end in `O O`."""
+    sentences, predictions, docstarts = [], [], []
+    for start, docstart, rows in _column_blocks(path, encoding, min_columns=2, docstarts=docstarts, boundary=BOUNDARY):
         sentence = Sentence(
             tokens=[row[0] if len(row) > 2 else "_" for row in rows],
             tags=[row[-2] for row in rows],
@@ -323,7 +407,13 @@ def read_predictions_file(path: str | os.PathLike, encoding: str = "utf-8") -> t
     if not sentences:
         raise ConllFormatError(f"{path}: no examples, no sentence found (expected lines 'word gold predicted', "
                                "blank lines between sentences)")
-    return sentences, predictions
+    for number, fields in docstarts:
+        if fields[-2:] != ["O", "O"]:
+            raise ConllFormatError(
+                f"{path}: line {number}: a {DOCSTART} line must end in the gold and predicted tags 'O O' (conlleval.pl "
+                f"scores it as a token), got {' '.join(fields[1:]) or 'no tags'!r}"
+            )
+    return PredictionsFile(sentences, predictions, len(docstarts))
 
 
 def _check_tags(sentence: Sentence, tags: list, what: str = "") -> None:
@@ -453,14 +543,16 @@ def read_ner_file(path: str | os.PathLike, data_args: DataArguments,
         )
     else:
         sentences = read_conll_file(path, data_args.word_column, data_args.tag_column, data_args.file_encoding)
-    return apply_tag_scheme(sentences, data_args.tag_scheme)
+    return apply_tag_scheme(sentences, data_args.tag_scheme, data_args.chunk_rules)
 
 
-def apply_tag_scheme(sentences: list[Sentence], tag_scheme: str) -> list[Sentence]:
-    """The sentences with their tags rewritten as IOB2 ('iob2') or left as they are ('as_is')."""
+def apply_tag_scheme(sentences: list[Sentence], tag_scheme: str, chunk_rules: str = "conlleval") -> list[Sentence]:
+    """The sentences with their tags rewritten as IOB2 ('iob2', entities found with `chunk_rules`) or left as they
+    are ('as_is'); a warning when `chunk_rules` group some S-/E- tags differently from the other rules."""
+    warn_if_read_as_iobes_differs(sentences, chunk_rules)
     if tag_scheme == "iob2":
         for sentence in sentences:
-            sentence.tags = to_iob2(sentence.tags)
+            sentence.tags = to_iob2(sentence.tags, chunk_rules)
     return sentences
 
 
@@ -496,7 +588,7 @@ def load_hub_splits(data_args: DataArguments, model_args: ModelArguments, splits
             sentence.tags = _tag_names(list(tags), names or id_to_label, sentence.where)
             _check_tags(sentence, sentence.tags)
             sentences.append(sentence)
-        result[split] = apply_tag_scheme(sentences, data_args.tag_scheme)
+        result[split] = apply_tag_scheme(sentences, data_args.tag_scheme, data_args.chunk_rules)
     return result, class_names
 
 
@@ -832,13 +924,39 @@ def format_report(results: dict[str, Any], sentences: int, tokens: int) -> str:
     return "\n".join(lines)
 
 
-def score_tags(references: list[list[str]], predictions: list[list[str]], **metric_kwargs) -> dict[str, Any]:
-    """seqeval's (= conlleval's) results for predicted against gold tag sequences."""
-    from ..metrics import load_metric
+def conlleval_accuracy(references: list[list[str]], predictions: list[list[str]], docstart_lines: int = 0) -> float:
+    """conlleval.pl's token accuracy: the share of tokens whose predicted tag is the gold tag, where each of the
+    `docstart_lines` -DOCSTART- lines of the predictions file is one more token, tagged O O (so right)."""
+    right = sum(gold == predicted for reference, prediction in zip(references, predictions)
+                for gold, predicted in zip(reference, prediction))
+    tokens = sum(len(reference) for reference in references) + docstart_lines
+    return (right + docstart_lines) / tokens if tokens else 0.0
 
-    return load_metric("seqeval", keep_in_memory=True).compute(
-        predictions=predictions, references=references, **metric_kwargs
-    )
+
+def score_tags(references: list[list[str]], predictions: list[list[str]], docstart_lines: int = 0,
+               metric=None, **metric_kwargs) -> dict[str, Any]:
+    """conlleval.pl's results for predicted against gold tag sequences: entities through the local seqeval metric
+    (`metric_kwargs`: chunk_rules, or mode and scheme), token accuracy with the file's -DOCSTART- lines counted."""
+    if metric is None:
+        from ..metrics import load_metric
+
+        metric = load_metric("seqeval", keep_in_memory=True)
+    results = metric.compute(predictions=predictions, references=references, **metric_kwargs)
+    results["overall_accuracy"] = conlleval_accuracy(references, predictions, docstart_lines)
+    return results
+
+
+def score_predictions_file(path: str | os.PathLike, encoding: str = "utf-8", chunk_rules: str | None = "conlleval",
+                           **metric_kwargs) -> tuple[dict[str, Any], PredictionsFile]:
+    """(conlleval.pl's results, the file as read) for a predictions file in conlleval's columns."""
+    predictions_file = read_conlleval_file(path, encoding)
+    if chunk_rules is not None:
+        check_chunk_rules(chunk_rules)
+        warn_if_read_as_iobes_differs(predictions_file.sentences, chunk_rules, predictions_file.predictions)
+        metric_kwargs["chunk_rules"] = chunk_rules
+    results = score_tags([s.tags for s in predictions_file.sentences], predictions_file.predictions,
+                         predictions_file.docstart_lines, **metric_kwargs)
+    return results, predictions_file
 
 
 class NerScorer:
@@ -848,13 +966,18 @@ class NerScorer:
     the predictions file and the per-type report.
     """
 
-    def __init__(self, split: TokenizedSplit, label_list: list[str], entity_level: bool = False):
+    def __init__(self, split: TokenizedSplit, label_list: list[str], entity_level: bool = False,
+                 chunk_rules: str = "conlleval"):
         from ..metrics import load_metric
 
+        check_chunk_rules(chunk_rules)
         self.split = split
         self.label_list = list(label_list)
         self.entity_level = entity_level
+        self.chunk_rules = chunk_rules
         self.references = [sentence.tags for sentence in split.sentences]
+        # the -DOCSTART- lines that write_predictions puts in the predictions file, which conlleval.pl counts as tokens
+        self.docstart_lines = sum(sentence.docstart for sentence in split.sentences)
         self.metric = load_metric("seqeval", keep_in_memory=True)  # in memory: no cache-file lock between processes
         self.predictions: list[list[str]] | None = None
         self.results: dict[str, Any] | None = None
@@ -867,7 +990,8 @@ class NerScorer:
             self.references,
             self.label_list,
         )
-        self.results = self.metric.compute(predictions=self.predictions, references=self.references)
+        self.results = score_tags(self.references, self.predictions, self.docstart_lines, metric=self.metric,
+                                  chunk_rules=self.chunk_rules)
         metrics = flatten_results(self.results, self.entity_level)
         if self.split.words_cut:
             metrics["words_cut"] = self.split.words_cut
@@ -895,8 +1019,10 @@ def argmax_logits(logits, labels):
 
 
 def _column_safe(word: str) -> str:
-    """A word that stays one column: inner blanks become '_', an empty word '_'."""
-    return "_".join(_FIELD_SEPARATOR.split(word.strip(" \t"))) or "_"
+    """A word that stays one column: inner blanks become '_', an empty word '_', and a word conlleval.pl would read
+    as a sentence boundary (-X-) gets a '_' before it, so that it is scored."""
+    word = "_".join(_FIELD_SEPARATOR.split(word.strip(" \t"))) or "_"
+    return f"_{word}" if word == BOUNDARY else word
 
 
 def write_predictions(path: str | os.PathLike, sentences: list[Sentence], predictions: list[list[str]]) -> Path:
@@ -1013,7 +1139,8 @@ def run_ner(model_args: ModelArguments, data_args: DataArguments, run_args: RunA
             label_all = data_args.label_all_tokens and split == "train"
             tokenized[split] = tokenize_split(split, sentences, tokenizer, label_list, data_args, max_seq_length,
                                               label_all, run_args.preprocessing_num_workers)
-    scorers = {split: NerScorer(tokenized[split], label_list, data_args.return_entity_level_metrics)
+    scorers = {split: NerScorer(tokenized[split], label_list, data_args.return_entity_level_metrics,
+                                data_args.chunk_rules)
                for split in ("validation", "test") if split in tokenized}
 
     if data_args.pad_to_max_length:
@@ -1065,7 +1192,8 @@ def run_ner(model_args: ModelArguments, data_args: DataArguments, run_args: RunA
             sentences = tokenized[split].sentences
             path = write_predictions(os.path.join(training_args.output_dir, f"{prefix}_predictions.txt"), sentences,
                                      scorer.predictions)
-            report = format_report(scorer.results, len(sentences), sum(len(s.tokens) for s in sentences))
+            report = format_report(scorer.results, len(sentences),
+                                   sum(len(s.tokens) for s in sentences) + scorer.docstart_lines)
             logger.info(f"{split} ({sources[split]}), predictions in {path}:\n{report}")
         record_results(training_args, run_args, TASK, f"{split}: {Path(sources[split]).name}",
                        model_args.model_name_or_path, implementation_name(model), len(tokenized[split].sentences),
@@ -1081,6 +1209,8 @@ def run_ner(model_args: ModelArguments, data_args: DataArguments, run_args: RunA
 
 
 __all__ = [
+    "BOUNDARY",
+    "CHUNK_RULES",
     "DOCSTART",
     "IGNORE_INDEX",
     "TAG_SCHEMES",
@@ -1088,6 +1218,7 @@ __all__ = [
     "ConllFormatError",
     "DataArguments",
     "NerScorer",
+    "PredictionsFile",
     "Sentence",
     "TokenizedSplit",
     "align_labels",
@@ -1095,9 +1226,11 @@ __all__ = [
     "argmax_logits",
     "b_to_i_map",
     "build_label_list",
+    "check_chunk_rules",
     "check_known_labels",
     "checkpoint_label_list",
     "choose_label_list",
+    "conlleval_accuracy",
     "first_subtoken_words",
     "flatten_results",
     "format_report",
@@ -1105,12 +1238,14 @@ __all__ = [
     "load_hub_splits",
     "load_ner_tokenizer",
     "read_conll_file",
+    "read_conlleval_file",
     "read_ner_file",
     "read_predictions_file",
     "read_records_file",
     "read_splits",
     "resolve_max_seq_length",
     "run_ner",
+    "score_predictions_file",
     "score_tags",
     "split_tag",
     "starts_entity",
@@ -1118,6 +1253,7 @@ __all__ = [
     "to_iob2",
     "tokenize_and_align",
     "tokenize_split",
+    "warn_if_read_as_iobes_differs",
     "word_predictions",
     "write_predictions",
 ]
