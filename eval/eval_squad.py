@@ -14,6 +14,14 @@
    The scores are printed as JSON, written to --output_file (default PREDICTIONS_scores.json next to the
    predictions) and appended as a row to --results_table (default results.md next to the output file).
 
+   Korean data (KorQuAD 1.0, or any SQuAD-format file in Korean): `--metric korquad` scores like the official
+   KorQuAD 1.0 script (character-level F1, its normalisation of quotes and brackets), so that an answer that only
+   adds a particle ("서울에서" for "서울") is not worth 0; the scores go to PREDICTIONS_korquad_scores.json and the
+   results row names the korquad metric:
+
+       python eval/eval_squad.py --predictions_file runs/ko/eval_predictions.json \\
+           --data_file KorQuAD_v1.0_dev.json --metric korquad
+
 2. A saved model (any checkpoint with a QA head): answers the questions of --data_file and scores them, writing
    eval_results.json, eval_predictions.json, eval_nbest_predictions.json (and eval_null_odds.json) to --output_dir
    and a row to OUTPUT_DIR/results.md. Every flag of training/run_qa.py but --do_train works here:
@@ -41,6 +49,7 @@ from hf_models.cli_utils import (
     write_json,
 )
 from hf_models.tasks.squad import (
+    QA_METRICS,
     DataArguments,
     evaluate_predictions_file,
     metric_name,
@@ -67,8 +76,14 @@ class PredictionsFileArguments:
     version_2_with_negative: bool | None = field(
         default=None, metadata={"help": "Score as SQuAD 2.0 (default: when the data has unanswerable questions)."}
     )
+    metric: str = field(
+        default="squad",
+        metadata={"help": "'squad' (the official SQuAD v1.1 / v2.0 scripts, word-level F1) or 'korquad' (the "
+                          "official KorQuAD 1.0 script, character-level F1, for Korean).", "choices": list(QA_METRICS)},
+    )
     output_file: str | None = field(
-        default=None, metadata={"help": "Where the scores go (default: PREDICTIONS_scores.json next to predictions)."}
+        default=None, metadata={"help": "Where the scores go (default: PREDICTIONS_scores.json next to predictions; "
+                                        "PREDICTIONS_korquad_scores.json with --metric korquad)."}
     )
     results_table: str | None = field(
         default=None, metadata={"help": "Markdown results table to append a row to (default: results.md next to the "
@@ -79,17 +94,20 @@ class PredictionsFileArguments:
 def evaluate_file(args: PredictionsFileArguments) -> dict:
     """Score the predictions file, print the scores as JSON, write them and append a results row."""
     metrics = evaluate_predictions_file(args.predictions_file, args.data_file, args.na_prob_file,
-                                        args.na_prob_thresh, args.version_2_with_negative)
+                                        args.na_prob_thresh, args.version_2_with_negative, args.metric)
     predictions = Path(args.predictions_file)
-    output_file = Path(args.output_file or predictions.with_name(f"{predictions.stem}_scores.json"))
-    write_json(output_file, metrics)
     examples = read_squad_file(args.data_file)
     v2 = bool(unanswerable_ids(examples)) if args.version_2_with_negative is None else args.version_2_with_negative
+    task = metric_name(v2, args.metric)
+    # the squad scores keep their name; another metric's get its own file, so that both can sit side by side
+    suffix = "_scores.json" if args.metric == "squad" else f"_{args.metric}_scores.json"
+    output_file = Path(args.output_file or predictions.with_name(f"{predictions.stem}{suffix}"))
+    write_json(output_file, metrics)
     table = args.results_table or output_file.with_name("results.md")
-    record_file_results(table, metric_name(v2), args.data_file, args.predictions_file, len(examples), metrics,
+    record_file_results(table, task, args.data_file, args.predictions_file, len(examples), metrics,
                         str(output_file.parent))
     print(json.dumps(metrics, indent=2))
-    print(f"scores written to {output_file}; row appended to {table}", file=sys.stderr)
+    print(f"{task} scores written to {output_file}; row appended to {table}", file=sys.stderr)
     return metrics
 
 

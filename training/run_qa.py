@@ -36,6 +36,21 @@ SQuAD 2.0 (unanswerable questions) with the hub data and the null answer:
         --version_2_with_negative --do_train --do_eval --max_seq_length 384 --doc_stride 128 \\
         --per_device_train_batch_size 12 --learning_rate 3e-5 --num_train_epochs 2 --output_dir runs/bert-squad2
 
+Korean (KorQuAD 1.0, or any Korean file in the SQuAD layout) with a tokenizer that covers Hangul, scored like the
+official KorQuAD 1.0 script (`--metric korquad`: character-level F1, so that "서울에서" for the answer "서울" is worth
+2/3 and not 0; the results JSON (eval_metric) and the results row name the metric), questions cut to BERT's 64
+tokens:
+
+    python training/run_qa.py --model_name_or_path klue/bert-base \\
+        --train_file KorQuAD_v1.0_train.json --validation_file KorQuAD_v1.0_dev.json \\
+        --metric korquad --max_query_length 64 --do_train --do_eval --max_seq_length 384 --doc_stride 128 \\
+        --per_device_train_batch_size 16 --learning_rate 5e-5 --num_train_epochs 2 --output_dir runs/korquad
+
+Questions: without --max_query_length a question is kept whole, as in transformers' run_qa.py, unless it is too long
+to leave more than --doc_stride tokens of the window to its context; such a question is truncated to the longest
+that does (with a warning that counts them) rather than refused. `--max_query_length N` truncates every question to
+N tokens, as BERT's run_squad.py (N = 64).
+
 Evaluate or predict only: `--do_eval --validation_file FILE` / `--do_predict --test_file FILE` with a fine-tuned
 checkpoint as --model_name_or_path (or use eval/eval_squad.py). Run the same command again and it resumes from the
 last checkpoint in OUTPUT_DIR; it refuses to train into a non-empty folder that holds no checkpoint unless given

@@ -16,6 +16,7 @@ METRIC_MODULES = {
     "glue": "glue.py",
     "squad": "squad.py",
     "squad_v2": "squad_v2.py",
+    "korquad": "korquad.py",
     "seqeval": "seqeval_ner.py",
     "sacrebleu": "sacrebleu_metric.py",
 }

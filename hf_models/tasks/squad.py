@@ -70,6 +70,8 @@ SQUAD_FILE_EXTENSIONS = ("json", "jsonl", "csv")
 SQUAD_COLUMNS = ("id", "title", "context", "question", "answers")
 # Columns that the evaluation features keep for post-processing and that the model does not take
 POSTPROCESSING_COLUMNS = ("example_id", "offset_mapping")
+# --metric: how answers are scored (the local metric modules of the official scripts, hf_models/metrics/)
+QA_METRICS = ("squad", "korquad")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -117,10 +119,25 @@ class DataArguments:
     n_best_size: int = field(
         default=20, metadata={"help": "Start and end candidates per feature, and answers kept in the n-best file."}
     )
+    max_query_length: int | None = field(
+        default=None,
+        metadata={"help": "Longest question, in tokens: a longer question is truncated to this many tokens (BERT's "
+                          "run_squad.py truncates to 64), and the run logs how many were. Default: no limit of its "
+                          "own, as transformers' run_qa.py; only a question too long to leave more than --doc_stride "
+                          "tokens of the window to its context is truncated, to the longest that does."},
+    )
     max_answer_length: int = field(default=30, metadata={"help": "Longest answer, in tokens."})
     null_score_diff_threshold: float = field(
         default=0.0,
         metadata={"help": "SQuAD 2.0: predict no answer when null score - best span score is above this value."},
+    )
+    metric: str = field(
+        default="squad",
+        metadata={"help": "How answers are scored: 'squad' (the official SQuAD v1.1 script: word-level F1; with "
+                          "--version_2_with_negative the v2.0 script) or 'korquad' (the official KorQuAD 1.0 script: "
+                          "character-level F1, its normalisation of quotes and brackets; for Korean, where a "
+                          "particle attached to the answer must not make it score 0).",
+                  "choices": list(QA_METRICS)},
     )
 
     def __post_init__(self):
@@ -141,6 +158,9 @@ class DataArguments:
                              f"max_seq_length {self.max_seq_length}")
         if self.n_best_size < 1 or self.max_answer_length < 1:
             raise ValueError("--n_best_size and --max_answer_length must be at least 1")
+        if self.max_query_length is not None and self.max_query_length < 1:
+            raise ValueError(f"--max_query_length must be at least 1, got {self.max_query_length}")
+        metric_name(self.version_2_with_negative, self.metric)  # an unknown metric, or korquad with SQuAD 2.0
 
     def files(self) -> dict[str, str]:
         """{flag: path} of the local files given."""
@@ -568,25 +588,63 @@ def make_article_disjoint_split(v11_file: str | os.PathLike, v2_file: str | os.P
 # Preprocessing: question + context windows, answer spans as token positions
 # ----------------------------------------------------------------------------------------------------------------------
 def _check_question_lengths(ids: list[str], questions: list[str], tokenizer, max_seq_length: int,
-                            doc_stride: int) -> None:
+                            doc_stride: int, max_query_length: int | None = None) -> None:
     """Each question leaves more than doc_stride tokens of the window to its context (else windows cannot slide)."""
     special = tokenizer.num_special_tokens_to_add(pair=True)
     for qid, question_ids in zip(ids, tokenizer(questions, add_special_tokens=False)["input_ids"]):
         room = max_seq_length - special - len(question_ids)
         if room <= doc_stride:
+            truncated = f" (with --max_query_length {max_query_length})" if max_query_length else ""
             raise ValueError(
-                f"question id {qid!r} is {len(question_ids)} tokens long: with --max_seq_length {max_seq_length} "
-                f"that leaves {room} tokens of each window for the context, which must be more than --doc_stride "
-                f"{doc_stride}; raise --max_seq_length or lower --doc_stride"
+                f"question id {qid!r} is {len(question_ids)} tokens long{truncated}: with --max_seq_length "
+                f"{max_seq_length} that leaves {room} tokens of each window for the context, which must be more "
+                f"than --doc_stride {doc_stride}; raise --max_seq_length, lower --doc_stride or set "
+                f"--max_query_length to at most {max_seq_length - special - doc_stride - 1}"
             )
 
 
+def question_room(tokenizer, max_seq_length: int, doc_stride: int) -> int:
+    """The most question tokens that leave more than doc_stride tokens of a window to the context (the limit a
+    question is truncated to when --max_query_length is not given)."""
+    return max_seq_length - tokenizer.num_special_tokens_to_add(pair=True) - doc_stride - 1
+
+
+def truncate_questions(questions: list[str], tokenizer, max_query_length: int) -> tuple[list[str], list[int]]:
+    """The questions cut to their first max_query_length tokens (BERT's run_squad.py: `query_tokens[0:
+    max_query_length]`), and the indices of those that were cut.
+
+    A question is cut as text, at the end of its max_query_length-th token (offset mapping), so that the tokenizer
+    still sees a question + context pair. The question part then has exactly max_query_length tokens, unless that
+    token ends inside a character (an uncased BERT splits a Hangul syllable into 2-3 jamo tokens, each mapped to the
+    whole syllable) or the shorter text tokenizes differently (a BPE merge across the cut): then the cut moves back a
+    token at a time until the text has at most max_query_length tokens.
+    """
+    encoded = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    out, cut = list(questions), []
+    for i, (question, ids, offsets) in enumerate(zip(questions, encoded["input_ids"], encoded["offset_mapping"])):
+        if len(ids) <= max_query_length:
+            continue
+        keep = max_query_length
+        text = question[:offsets[keep - 1][1]]
+        while keep > 1 and len(tokenizer(text, add_special_tokens=False)["input_ids"]) > max_query_length:
+            end = offsets[keep - 1][1]
+            while keep > 1 and offsets[keep - 1][1] >= end:  # back to a token that ends before the cut
+                keep -= 1
+            text = question[:offsets[keep - 1][1]]
+        out[i] = text
+        cut.append(i)
+    return out, cut
+
+
 def _tokenize_pairs(examples: Mapping[str, list], tokenizer, max_seq_length: int, doc_stride: int,
-                    pad_to_max_length: bool):
-    """Question + context pairs, the context cut into windows of max_seq_length tokens overlapping by doc_stride."""
+                    pad_to_max_length: bool, max_query_length: int | None = None):
+    """Question + context pairs, the context cut into windows of max_seq_length tokens overlapping by doc_stride;
+    questions longer than max_query_length tokens cut to that many (None: kept whole)."""
     pad_on_right = tokenizer.padding_side == "right"  # question first, unless the model pads on the left (XLNet)
     questions = [q.lstrip() for q in examples["question"]]  # leading spaces only waste tokens
-    _check_question_lengths(examples["id"], questions, tokenizer, max_seq_length, doc_stride)
+    if max_query_length is not None:
+        questions, _ = truncate_questions(questions, tokenizer, max_query_length)
+    _check_question_lengths(examples["id"], questions, tokenizer, max_seq_length, doc_stride, max_query_length)
     return tokenizer(
         questions if pad_on_right else examples["context"],
         examples["context"] if pad_on_right else questions,
@@ -600,15 +658,18 @@ def _tokenize_pairs(examples: Mapping[str, list], tokenizer, max_seq_length: int
 
 
 def prepare_train_features(examples: Mapping[str, list], tokenizer, max_seq_length: int = 384, doc_stride: int = 128,
-                           pad_to_max_length: bool = False) -> dict[str, list]:
+                           pad_to_max_length: bool = False, max_query_length: int | None = None) -> dict[str, list]:
     """Training features: question+context windows labelled with the answer's start and end token positions.
 
     A batch of questions (`datasets.map(batched=True)`) becomes one feature per window. The answer's character span
     [answer_start, answer_start + len(text)) is mapped to the first and last tokens that cover it through the offset
     mapping; a window that does not contain the whole answer, and an unanswerable question, are labelled with the
-    [CLS] position (as transformers' run_qa.py `prepare_train_features`). Only the first answer is used.
+    [CLS] position (as transformers' run_qa.py `prepare_train_features`). Only the first answer is used. A question
+    longer than `max_query_length` tokens is truncated to that many (None: kept whole; one that leaves no more than
+    doc_stride tokens to the context is an error).
     """
-    tokenized, context_index = _tokenize_pairs(examples, tokenizer, max_seq_length, doc_stride, pad_to_max_length)
+    tokenized, context_index = _tokenize_pairs(examples, tokenizer, max_seq_length, doc_stride, pad_to_max_length,
+                                               max_query_length)
     sample_mapping = tokenized.pop("overflow_to_sample_mapping")  # feature -> the question it comes from
     offset_mapping = tokenized.pop("offset_mapping")  # feature -> [(char_start, char_end)] per token
     tokenized["start_positions"] = []
@@ -652,14 +713,16 @@ def prepare_train_features(examples: Mapping[str, list], tokenizer, max_seq_leng
 
 
 def prepare_validation_features(examples: Mapping[str, list], tokenizer, max_seq_length: int = 384,
-                                doc_stride: int = 128, pad_to_max_length: bool = False) -> dict[str, list]:
+                                doc_stride: int = 128, pad_to_max_length: bool = False,
+                                max_query_length: int | None = None) -> dict[str, list]:
     """Evaluation features: the same windows, each with its question id and the offsets of its context tokens.
 
     `example_id` maps a feature back to its question; `offset_mapping` keeps (char_start, char_end) for context
     tokens and None for question, special and padding tokens, so post-processing only ever picks context spans (as
-    transformers' run_qa.py `prepare_validation_features`).
+    transformers' run_qa.py `prepare_validation_features`). Questions are truncated as in `prepare_train_features`.
     """
-    tokenized, context_index = _tokenize_pairs(examples, tokenizer, max_seq_length, doc_stride, pad_to_max_length)
+    tokenized, context_index = _tokenize_pairs(examples, tokenizer, max_seq_length, doc_stride, pad_to_max_length,
+                                               max_query_length)
     sample_mapping = tokenized.pop("overflow_to_sample_mapping")
     tokenized["example_id"] = []
     for i in range(len(tokenized["input_ids"])):
@@ -794,9 +857,18 @@ def postprocess_qa_predictions(examples, features, predictions: tuple[np.ndarray
 # ----------------------------------------------------------------------------------------------------------------------
 # Scoring
 # ----------------------------------------------------------------------------------------------------------------------
-def metric_name(version_2_with_negative: bool) -> str:
-    """The local metric for the data: 'squad_v2' when questions may be unanswerable, else 'squad'."""
-    return "squad_v2" if version_2_with_negative else "squad"
+def metric_name(version_2_with_negative: bool, metric: str = "squad") -> str:
+    """The local metric for the data and --metric: 'squad_v2' when questions may be unanswerable, else `metric`
+    ('squad', or 'korquad' for the official KorQuAD 1.0 scores, whose questions all have an answer)."""
+    if metric not in QA_METRICS:
+        raise ValueError(f"--metric {metric!r}: expected one of {', '.join(QA_METRICS)}")
+    if version_2_with_negative:
+        if metric != "squad":
+            raise ValueError(f"--metric {metric} scores questions that all have an answer (KorQuAD 1.0); it does not "
+                             "go with SQuAD 2.0-style data (--version_2_with_negative, or questions without an "
+                             "answer), which the squad_v2 metric scores")
+        return "squad_v2"
+    return metric
 
 
 def squad_metric_inputs(qa_predictions: QAPredictions, examples,
@@ -914,8 +986,9 @@ def _check_answerability(dataset, source: str, version_2_with_negative: bool) ->
 
 
 def _scores_only(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The metrics without the counts (the results table has its own column for them)."""
-    return {k: v for k, v in metrics.items() if not k.endswith(("_examples", "_samples", "_preparation_time"))}
+    """The metrics without the counts and the metric's name (the results table has its own columns for them)."""
+    return {k: v for k, v in metrics.items()
+            if not k.endswith(("_examples", "_samples", "_preparation_time", "_metric"))}
 
 
 def _select(dataset, max_samples: int | None):
@@ -925,11 +998,34 @@ def _select(dataset, max_samples: int | None):
     return dataset.select(range(min(max_samples, len(dataset))))
 
 
+def _log_truncated_questions(examples, source: str, tokenizer, max_query_length: int, given: bool) -> int:
+    """Count (and log) the questions of `examples` longer than max_query_length tokens, which the features truncate."""
+    questions = [q.lstrip() for q in examples["question"]]
+    lengths = [len(ids) for ids in tokenizer(questions, add_special_tokens=False)["input_ids"]]
+    long = [i for i, length in enumerate(lengths) if length > max_query_length]
+    if long:
+        first = long[0]
+        why = (f"longer than --max_query_length {max_query_length}" if given else
+               f"too long to leave more than --doc_stride tokens of the window to the context (the longest that "
+               f"does is {max_query_length}; --max_query_length sets the limit)")
+        logger.warning(f"{source}: {len(long)} of {len(questions)} questions are {why} and are truncated to "
+                       f"{max_query_length} tokens (first: question id {examples['id'][first]!r}, "
+                       f"{lengths[first]} tokens)")
+    return len(long)
+
+
 def _features(examples, source: str, prepare, tokenizer, data_args: DataArguments, max_seq_length: int,
               run_args: RunArguments, desc: str):
-    """examples.map(prepare) in batches; an error names the data source."""
+    """examples.map(prepare) in batches, questions truncated to --max_query_length (or to what the window allows);
+    an error names the data source."""
+    given = data_args.max_query_length is not None
+    max_query_length = data_args.max_query_length if given else question_room(tokenizer, max_seq_length,
+                                                                                data_args.doc_stride)
+    if max_query_length >= 1:  # else no question fits: _check_question_lengths names the flags
+        _log_truncated_questions(examples, source, tokenizer, max_query_length, given)
     kwargs = {"tokenizer": tokenizer, "max_seq_length": max_seq_length, "doc_stride": data_args.doc_stride,
-              "pad_to_max_length": data_args.pad_to_max_length}
+              "pad_to_max_length": data_args.pad_to_max_length,
+              "max_query_length": max_query_length if max_query_length >= 1 else None}
     try:
         return examples.map(prepare, batched=True, fn_kwargs=kwargs, remove_columns=examples.column_names,
                             num_proc=run_args.preprocessing_num_workers, desc=desc)
@@ -981,6 +1077,11 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
     if is_text_to_text(config):
         from .text_to_text_tasks import run_text_to_text_qa
 
+        if data_args.max_query_length is not None:
+            logger.warning(f"--max_query_length {data_args.max_query_length} is ignored: a text-to-text model "
+                           f"({config.model_type}) reads question and context as one text, truncated at "
+                           "--max_seq_length")
+
         return run_text_to_text_qa(model_args, data_args, run_args, training_args, config,
                                    {split: raw[split] for split in splits}, last_checkpoint)
     config = load_config(model_args, num_labels=2)  # a start and an end score per token
@@ -1018,7 +1119,10 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
         collator = DataCollatorWithPadding(
             tokenizer, pad_to_multiple_of=8 if (training_args.fp16 or training_args.bf16) else None
         )
-    metric = load_metric(metric_name(data_args.version_2_with_negative))
+    task = metric_name(data_args.version_2_with_negative, data_args.metric)  # the metric, named in results
+    metric = load_metric(task)
+    logger.info(f"Answers are scored with the {task} metric (hf_models/metrics/{task}.py, the official script's "
+                "exact match and F1)")
     trainer = QuestionAnsweringTrainer(
         model=model,
         args=training_args,
@@ -1034,7 +1138,6 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
     # skip the division by the gradient accumulation steps (see run_glue)
     trainer.model_accepts_loss_kwargs = False
 
-    task = metric_name(data_args.version_2_with_negative)
     implementation = implementation_name(model)
     results: dict[str, float] = {}
     if training_args.do_train:
@@ -1052,6 +1155,7 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
         metrics = trainer.evaluate()
         metrics["eval_samples"] = len(eval_features)
         metrics["eval_examples"] = len(eval_examples)
+        metrics["eval_metric"] = task  # which official script the exact match and F1 are those of
         trainer.log_metrics("eval", metrics)
         trainer.save_metrics("eval", json_safe(metrics, "eval_results.json"))  # strict JSON: NaN -> null
         record_results(training_args, run_args, task, "validation", model_args.model_name_or_path, implementation,
@@ -1062,6 +1166,8 @@ def run_qa(model_args: ModelArguments, data_args: DataArguments, run_args: RunAr
         metrics = trainer.predict(test_features, test_examples).metrics
         metrics["predict_samples"] = len(test_features)
         metrics["predict_examples"] = len(test_examples)
+        if "answers" in test_examples.column_names:
+            metrics["predict_metric"] = task
         trainer.log_metrics("predict", metrics)
         trainer.save_metrics("predict", json_safe(metrics, "predict_results.json"))  # strict JSON: NaN -> null
         if "answers" in test_examples.column_names:
@@ -1101,8 +1207,9 @@ def _read_id_map(path: str | os.PathLike, kind: type, what: str) -> dict[str, An
 
 def evaluate_predictions_file(predictions_file: str | os.PathLike, data_file: str | os.PathLike,
                               na_prob_file: str | os.PathLike | None = None, na_prob_thresh: float = 1.0,
-                              version_2_with_negative: bool | None = None) -> dict[str, float]:
-    """Score predictions.json ({id: answer text}) against a SQuAD file, like the official v1.1 / v2.0 scripts.
+                              version_2_with_negative: bool | None = None, metric: str = "squad") -> dict[str, float]:
+    """Score predictions.json ({id: answer text}) against a SQuAD file, like the official v1.1 / v2.0 scripts, or
+    like the official KorQuAD 1.0 script with `metric="korquad"` (character-level F1; every question answered).
 
     The version follows the data (v2.0 when some question has no answer) unless given. v1.1: exact_match and f1, a
     question without prediction scoring 0. v2.0: exact, f1, total and the HasAns_/NoAns_ breakdown; with a
@@ -1114,6 +1221,12 @@ def evaluate_predictions_file(predictions_file: str | os.PathLike, data_file: st
     examples = read_squad_file(data_file)
     predictions = _read_id_map(predictions_file, str, "predictions")
     v2 = bool(unanswerable_ids(examples)) if version_2_with_negative is None else version_2_with_negative
+    if metric != "squad" and v2 and version_2_with_negative is None:
+        unanswerable = unanswerable_ids(examples)
+        raise ValueError(f"{os.fspath(data_file)}: {len(unanswerable)} questions have no answer (first: question id "
+                         f"{unanswerable[0]!r}); --metric {metric} scores data where every question has one "
+                         "(KorQuAD 1.0), the default squad metric scores SQuAD 2.0-style data")
+    metric = metric_name(v2, metric)
     if not v2:
         _check_answerability(examples, os.fspath(data_file), False)
     ids = examples["id"]
@@ -1126,8 +1239,12 @@ def evaluate_predictions_file(predictions_file: str | os.PathLike, data_file: st
         if missing:
             logger.warning(f"{predictions_file}: {len(missing)} of {len(ids)} questions of {data_file} have no "
                            f"prediction and score 0 (first: {missing[0]!r})")
-        # the official v1.1 script, questions without prediction scoring 0 (evaluate's compute needs one per question)
-        from ..metrics.squad import compute_score
+        # the official v1.1 script (or KorQuAD 1.0's), questions without prediction scoring 0 (evaluate's compute
+        # needs one per question)
+        if metric == "korquad":
+            from ..metrics.korquad import compute_score
+        else:
+            from ..metrics.squad import compute_score
 
         return compute_score({qid: predictions[qid] for qid in ids if qid in predictions},
                              {qid: list(answers["text"]) for qid, answers in zip(ids, examples["answers"])})
@@ -1167,6 +1284,7 @@ def record_file_results(table: str | os.PathLike, task: str, data_file: str, pre
 
 
 __all__ = [
+    "QA_METRICS",
     "DataArguments",
     "QAPredictions",
     "QuestionAnsweringTrainer",
@@ -1181,6 +1299,7 @@ __all__ = [
     "postprocess_qa_predictions",
     "prepare_train_features",
     "prepare_validation_features",
+    "question_room",
     "read_squad_articles",
     "read_squad_file",
     "record_file_results",
@@ -1188,6 +1307,7 @@ __all__ = [
     "split_squad_by_titles",
     "squad_features",
     "squad_metric_inputs",
+    "truncate_questions",
     "unanswerable_ids",
     "write_squad_json",
 ]

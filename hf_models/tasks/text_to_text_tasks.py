@@ -341,7 +341,7 @@ def run_text_to_text_qa(model_args, data_args, run_args, training_args, config, 
             examples[split] = _select(dataset, limits[split])
             features[split] = _tokenize_qa(examples[split], tokenizer, max_seq_length, data_args.max_answer_length,
                                            data_args.pad_to_max_length, split)
-    metric = load_metric(metric_name(False))
+    metric = load_metric(metric_name(False, data_args.metric))
     scorers = {split: SquadGenerationScorer(examples[split], tokenizer, metric) for split in examples
                if split != "train" and "answers" in examples[split].column_names}
     seq2seq_collator = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX,
@@ -359,7 +359,7 @@ def run_text_to_text_qa(model_args, data_args, run_args, training_args, config, 
     )
     fix_loss_kwargs(trainer, model)
 
-    task = metric_name(False)
+    task = metric_name(False, data_args.metric)  # squad or korquad, named in the results
     results: dict[str, Any] = {}
     if args.do_train:
         train_result = trainer.train(resume_from_checkpoint=last_checkpoint)
@@ -380,6 +380,8 @@ def run_text_to_text_qa(model_args, data_args, run_args, training_args, config, 
         predictions = scorer.answers(output.predictions)
         metrics = dict(output.metrics)
         metrics[f"{prefix}_samples"] = metrics[f"{prefix}_examples"] = len(examples[split])
+        if split in scorers:
+            metrics[f"{prefix}_metric"] = task  # which official script the exact match and F1 are those of
         trainer.log_metrics(prefix, metrics)
         trainer.save_metrics(prefix, json_safe(metrics, f"{prefix}_results.json"))
         if args.should_save:
