@@ -35,6 +35,7 @@ from hf_models.prompting import (
     format_prompt,
     generate_until,
     gsm8k_gold,
+    gsm8k_hash,
     gsm8k_strict,
     loglikelihood,
     loglikelihood_tokens,
@@ -300,6 +301,8 @@ def test_answer_extraction():
     assert extract_cot_number("5 + 4 = 9 so 10") == "10"  # no trigger: the last number
     assert gsm8k_strict("so 23 - 15 is 8. The answer is 1,008.") == "1008"
     assert gsm8k_strict("The answer: 8") == ""
+    # lm-eval's gsm8k strict-match: GSM8K's own "#### N" answer line, the first one
+    assert gsm8k_hash("5 bags x 3 = 15\n#### 1,015\n\n#### 7") == "1015" and gsm8k_hash("The answer is 8.") == ""
     assert extract_letter(" (C) 7(√3 – 1)") == "C"
     assert extract_letter("the answer is B.") == "B"
     assert extract_letter("answer is F", "ABCDE") == ""

@@ -178,3 +178,75 @@ def process_results(doc: dict[str, str], results) -> dict[str, tuple[float, int]
         "byte_perplexity": (loglikelihood, num_bytes),
         "bits_per_byte": (loglikelihood, num_bytes),
     }
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# In-context learning (benchmarks/prompting_lm_eval.py): SST-2 and GSM8K from local files
+# ----------------------------------------------------------------------------------------------------------------------
+def read_sst2_tsv(path: str | Path) -> list[dict]:
+    """A GLUE SST-2 tsv file (header `sentence<TAB>label`) as the records of the Hub's `nyu-mll/glue` config `sst2`:
+    `{"sentence", "label", "idx"}`, read as its builder reads the GLUE tsv (csv.DictReader, tab, QUOTE_NONE: the
+    sentence unchanged, its trailing space kept); idx counts the rows from 0. A row without a sentence or an integer
+    label is a ValueError naming the line."""
+    import csv
+
+    records = []
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if not reader.fieldnames or "sentence" not in reader.fieldnames or "label" not in reader.fieldnames:
+            raise ValueError(f"{path}, line 1: the header must name the columns sentence and label, got "
+                             f"{reader.fieldnames}")
+        for index, row in enumerate(reader):
+            line = index + 2
+            try:
+                label = int(row["label"])
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}, line {line}: label {row['label']!r} is not an integer") from None
+            if row["sentence"] is None:
+                raise ValueError(f"{path}, line {line}: no sentence")
+            records.append({"sentence": row["sentence"], "label": label, "idx": index})
+    if not records:
+        raise ValueError(f"{path}: no SST-2 rows")
+    return records
+
+
+def read_gsm8k_jsonl(path: str | Path) -> list[dict[str, str]]:
+    """GSM8K JSON lines (`openai/gsm8k` config `main`): `{"question", "answer"}` per line, unchanged (the answer is
+    the worked solution ending in "#### N"); a line that is not such a record is a ValueError naming the line."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}, line {number}: not a JSON object ({error.msg})") from None
+            if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in ("question", "answer")):
+                raise ValueError(f"{path}, line {number}: no string fields 'question' and 'answer'")
+            records.append({"question": record["question"], "answer": record["answer"]})
+    if not records:
+        raise ValueError(f"{path}: no GSM8K problems")
+    return records
+
+
+def load_sst2(data_dir: str = "../shared/data/glue/SST-2", sst2_dir: str | None = None, **_ignored):
+    """glue/sst2's train and validation splits from a local GLUE folder (train.tsv, dev.tsv)."""
+    import datasets
+
+    folder = sst2_dir or data_dir
+    return datasets.DatasetDict({
+        split: datasets.Dataset.from_list(read_sst2_tsv(resolve_data_file(str(Path(folder) / name))))
+        for split, name in (("train", "train.tsv"), ("validation", "dev.tsv"))
+    })
+
+
+def load_gsm8k(data_dir: str = "../shared/data/reasoning/gsm8k", gsm8k_dir: str | None = None, **_ignored):
+    """gsm8k (main)'s train and test splits from a local folder (train.jsonl, test.jsonl)."""
+    import datasets
+
+    folder = gsm8k_dir or data_dir
+    return datasets.DatasetDict({
+        split: datasets.Dataset.from_list(read_gsm8k_jsonl(resolve_data_file(str(Path(folder) / f"{split}.jsonl"))))
+        for split in ("train", "test")
+    })

@@ -43,6 +43,7 @@ from .generation import (
     extract_word,
     extract_yes_no,
     generate_until,
+    gsm8k_hash,
     gsm8k_strict,
 )
 from .metrics import accuracy_with_ci, bootstrap_interval, wilson_interval
@@ -70,7 +71,7 @@ __all__ = [
     "accuracy_with_ci", "answers_match", "bootstrap_interval", "build_prompt", "build_prompts", "cut_at_stop",
     "evaluate_generation", "evaluate_loglikelihood", "extract_cot_number", "extract_letter", "extract_number",
     "extract_word", "extract_yes_no", "few_shot_cot_prompts", "format_prompt", "generate_until", "get_task",
-    "gsm8k_gold", "gsm8k_strict", "loglikelihood", "loglikelihood_tokens", "majority_vote", "multiple_choice_metrics",
+    "gsm8k_gold", "gsm8k_hash", "gsm8k_strict", "loglikelihood", "loglikelihood_tokens", "majority_vote", "multiple_choice_metrics",
     "normalize_number", "read_aqua", "read_arithmetic", "read_bigbench", "read_commonsenseqa", "read_examples",
     "read_glue_examples", "read_gsm8k", "read_lambada_examples", "read_strategyqa", "read_symbolic", "render",
     "render_choice",

@@ -78,11 +78,18 @@ def gsm8k_strict(text: str) -> str:
     return normalize_number(match.group(1)) if match else ""
 
 
+def gsm8k_hash(text: str) -> str:
+    """lm-evaluation-harness's gsm8k strict match: the number after "#### " (GSM8K's own answer line; "" if absent)."""
+    match = re.search(r"#### (\-?[0-9\.\,]+)", text)
+    return normalize_number(match.group(1)) if match else ""
+
+
 EXTRACTORS: dict[str, Callable[[str], str]] = {
     "last_number": lambda t: extract_number(t, "last"),
     "first_number": lambda t: extract_number(t, "first"),
     "cot_number": extract_cot_number,
     "gsm8k_strict": gsm8k_strict,
+    "gsm8k_hash": gsm8k_hash,
     "letter": extract_letter,
     "letter_af": lambda t: extract_letter(t, "ABCDEF"),
     "yes_no": extract_yes_no,
@@ -216,4 +223,4 @@ def evaluate_generation(model, tokenizer, examples: Sequence[Example], prompts: 
 
 __all__ = ["EXTRACTORS", "answers_match", "cut_at_stop", "evaluate_generation", "extract_after", "extract_cot_number",
            "extract_letter", "extract_number", "extract_numbers", "extract_word", "extract_yes_no", "generate_until",
-           "get_extractor", "gsm8k_strict"]
+           "get_extractor", "gsm8k_hash", "gsm8k_strict"]
