@@ -143,9 +143,7 @@ def attach_word_tokenizer(folder: Path, ngram: bool) -> None:
         special = {"unk_token": vocab.unk_token, "bos_token": vocab.bos_token, "eos_token": vocab.eos_token}
     else:
         core = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        from transformers import AutoTokenizer
-
-        own = AutoTokenizer.from_pretrained(folder)
+        own = PreTrainedTokenizerFast.from_pretrained(folder)
         special = {k: getattr(own, k) for k in ("unk_token", "bos_token", "eos_token", "pad_token")
                    if getattr(own, k, None) is not None}
     core.normalizer, core.pre_tokenizer = normalizer, pre_tokenizer
@@ -232,6 +230,8 @@ def curve_command(args, name: str, folder: Path, task: str, out: Path) -> list[s
     limit = args.limit if task != "rte" else min(args.limit, args.rte_limit)
     if task == "lambada":
         limit = min(limit, args.lambada_limit)
+    if task == "coin_flip":
+        limit = min(limit, args.coin_flip_limit)
     if task == "coin_flip":
         cmd += ["--data_file", str(coin_flip_choices(Path(args.work_dir))), "--template", "Q: {question}\\nA:",
                 "--answer_field", "answer", "--options", "yes", "no", "--task_name", "coin_flip"]
@@ -415,6 +415,7 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=200, help="the first N examples of each task")
     parser.add_argument("--rte_limit", type=int, default=100, help="curves: RTE's first N (its prompts are long)")
     parser.add_argument("--lambada_limit", type=int, default=100, help="curves: LAMBADA's first N")
+    parser.add_argument("--coin_flip_limit", type=int, default=100, help="curves: coin flip's first N")
     parser.add_argument("--max_shots", type=int, default=32)
     parser.add_argument("--max_new_tokens", type=int, default=192, help="cot: tokens of reasoning")
     parser.add_argument("--batch_size", type=int, default=8)
