@@ -19,6 +19,12 @@ A predictions file (`index<TAB>prediction`, the GLUE submission format, header o
     python eval/eval_glue.py --task_name rte --predictions_file preds.tsv \
         --validation_file ../shared/data/glue/RTE/dev.tsv --output_dir /tmp/rte-scores
 
+Your own data: leave out --task_name and give the columns as run_glue does (--text_column_names,
+--label_column_name, ...); a model keeps its own labels (config.id2label, matched to the data's by name):
+
+    python eval/eval_glue.py --model_name_or_path /tmp/nsmc-model --validation_file ratings_test.txt \
+        --output_dir /tmp/nsmc-eval --use_cpu
+
 Every `transformers.Seq2SeqTrainingArguments` flag works for the model mode (batch size, --bf16, --use_cpu, ...; a T5
 model generates its label words with --generation_num_beams and --generation_max_length).
 """
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from transformers import Seq2SeqTrainingArguments
 
 from hf_models.cli_utils import (
+    InputError,
     append_results_row,
     input_paths,
     parse_args,
@@ -41,7 +48,13 @@ from hf_models.cli_utils import (
     setup_logging,
     write_json,
 )
-from hf_models.tasks.glue import GlueDataArguments, run_glue, score_predictions_file
+from hf_models.tasks.glue import (
+    GlueDataArguments,
+    read_raw_table,
+    run_glue,
+    score_predictions_file,
+    user_task,
+)
 from hf_models.trainer_utils import ModelArguments, RunArguments
 
 logger = logging.getLogger("hf_models.eval_glue")
@@ -79,17 +92,26 @@ def main(argv: list[str] | None = None) -> dict:
     prepare_output_dir(training_args.output_dir, run_args.overwrite_output_dir,
                        inputs=[eval_args.predictions_file, *input_paths(data_args)])
     files = data_args.split_files()
+    task = data_args.task
+    if task is None:  # your own data: its labels and columns from the labelled file(s) scored against
+        tables = {split: read_raw_table(path) for split, path in files.items() if split.startswith("validation")}
+        if not tables:
+            raise InputError("--predictions_file needs the labelled file to score against: --validation_file")
+        task = user_task(tables, data_args, labelled_splits=list(tables))
+        if task.is_multi_label:
+            raise InputError(f"--predictions_file: multi-label predictions are scored by evaluating the model "
+                             f"(--model_name_or_path), not from a file ({next(iter(tables.values())).path})")
     results = {}
     for split, prefix in (("validation", "eval"), ("validation_matched", "eval"),
                           ("validation_mismatched", "eval_mismatched")):
         if split not in files:
             continue
-        scores = score_predictions_file(eval_args.predictions_file, files[split], data_args.task,
+        scores = score_predictions_file(eval_args.predictions_file, files[split], task,
                                         mismatched=split.endswith("mismatched"))
         results.update({f"{prefix}_{k}": v for k, v in scores.items()})
         append_results_row(
             run_args.results_table or os.path.join(training_args.output_dir, "results.md"),
-            {"task": data_args.task.name, "split": split, "model": eval_args.predictions_file,
+            {"task": task.name, "split": split, "model": eval_args.predictions_file,
              "implementation": "predictions file", "examples": "", "metrics": scores,
              "output_dir": training_args.output_dir},
         )

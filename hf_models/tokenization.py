@@ -232,4 +232,120 @@ def _file_batches(path: Path) -> Iterator[list[str]]:
         raise ValueError(f"training file {path} holds no text (only blank lines)")
 
 
-__all__ = ["SPECIAL_TOKENS", "train_wordpiece_tokenizer", "wrap_as_bert_tokenizer"]
+# ----------------------------------------------------------------------------------------------------------------------
+# Does a pretrained tokenizer cover the user's text?
+# ----------------------------------------------------------------------------------------------------------------------
+# A pretrained tokenizer whose vocabulary lacks the user's script turns many words into its unknown token: the model
+# reads "[UNK] [UNK] [UNK]" and can learn nothing from them. The rate is measured on a sample of the data, in words.
+UNKNOWN_WORD_WARNING_RATE = 0.05
+_HANGUL_SYLLABLES = re.compile("[\uac00-\ud7a3]")
+_HANGUL_JAMO = re.compile("[\u1100-\u11ff]")  # the conjoining jamo that Unicode NFD splits a syllable into
+
+
+def unknown_token_rate(tokenizer, texts: Iterable[str], sample_size: int = 1000) -> dict | None:
+    """How much of a sample of `texts` (the first `sample_size` non-empty ones) `tokenizer` maps to its unknown token.
+
+    Returns {"texts", "words", "unknown_words", "rate" (of words), "tokens_per_word", "examples" (up to 5 words that
+    became unknown), "cause" (a sentence, or None)}, or None when the tokenizer has no unknown token (byte-level BPE
+    such as GPT-2's spells everything) or the sample is empty. A word is a unit of the tokenizer's pre-tokenizer
+    (a fast tokenizer's word_ids), or a whitespace-separated word for a slow one.
+    """
+    unk = getattr(tokenizer, "unk_token", None)
+    unk_id = getattr(tokenizer, "unk_token_id", None)
+    if unk is None or unk_id is None:
+        return None
+    sample = [t for t in itertools.islice((t for t in texts if isinstance(t, str) and t.strip()), sample_size)]
+    if not sample:
+        return None
+    words = unknown = tokens = 0
+    examples: list[str] = []
+    if getattr(tokenizer, "is_fast", False):
+        encoding = tokenizer(sample, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        for i, text in enumerate(sample):
+            ids, offsets, word_ids = encoding["input_ids"][i], encoding["offset_mapping"][i], encoding.word_ids(i)
+            spans: dict[int, list] = {}
+            for token_id, (start, end), word in zip(ids, offsets, word_ids):
+                if word is None:
+                    continue
+                span = spans.setdefault(word, [start, end, False])
+                span[0], span[1] = min(span[0], start), max(span[1], end)
+                span[2] = span[2] or token_id == unk_id
+            words += len(spans)
+            tokens += sum(w is not None for w in word_ids)
+            for start, end, is_unknown in spans.values():
+                if is_unknown:
+                    unknown += 1
+                    if len(examples) < 5 and text[start:end] not in examples:
+                        examples.append(text[start:end])
+    else:
+        for text in sample:
+            for word in text.split():
+                pieces = tokenizer.tokenize(word)
+                words += 1
+                tokens += len(pieces)
+                if unk in pieces:
+                    unknown += 1
+                    if len(examples) < 5 and word not in examples:
+                        examples.append(word)
+    if not words:
+        return None
+    return {"texts": len(sample), "words": words, "unknown_words": unknown, "rate": unknown / words,
+            "tokens_per_word": tokens / words, "examples": examples, "cause": _unknown_cause(tokenizer, sample)}
+
+
+def _unknown_cause(tokenizer, sample: list[str]) -> str | None:
+    """Why a tokenizer may not spell a sample: its normaliser splitting Hangul syllables into jamo (an uncased BERT:
+    lowercasing strips accents through Unicode NFD), or characters its vocabulary lacks."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    normalizer = getattr(backend, "normalizer", None) if backend is not None else None
+    korean = next((t for t in sample if _HANGUL_SYLLABLES.search(t)), None)
+    if korean is not None and normalizer is not None:
+        word = next(w for w in korean.split() if _HANGUL_SYLLABLES.search(w))
+        normalized = normalizer.normalize_str(word)
+        if _HANGUL_JAMO.search(normalized) and not _HANGUL_SYLLABLES.search(normalized):
+            jamo = " ".join(f"U+{ord(c):04X}" for c in normalized[:6])
+            return (f"its normaliser decomposes Hangul syllables into jamo ({word!r} becomes {len(normalized)} "
+                    f"characters, {jamo}{' ...' if len(normalized) > 6 else ''}), as an uncased BERT's does "
+                    "(lowercasing strips accents through Unicode NFD), and its vocabulary lacks most jamo sequences: "
+                    "use a tokenizer made for Korean (a cased multilingual or Korean checkpoint) or train one on "
+                    "your data (hf_models.tokenization.train_wordpiece_tokenizer keeps syllables)")
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    if vocab:
+        known = {c for token in vocab for c in token.removeprefix("##")}
+        missing: dict[str, int] = {}
+        for text in sample:
+            for c in text:
+                if not c.isspace() and c not in known:
+                    missing[c] = missing.get(c, 0) + 1
+        if missing:
+            top = sorted(missing, key=missing.get, reverse=True)[:8]
+            return (f"its vocabulary lacks characters of your text ({' '.join(top)}): use a tokenizer that covers "
+                    "your language, or train one on your data")
+    return None
+
+
+def warn_unknown_tokens(tokenizer, texts: Iterable[str], source: str, sample_size: int = 1000,
+                        threshold: float = UNKNOWN_WORD_WARNING_RATE) -> dict | None:
+    """Log a warning (logger hf_models.tokenization) when `tokenizer` maps more than `threshold` of the words of a
+    sample of `texts` to its unknown token, with the rate, examples and the likely cause; an info line otherwise.
+    `source` names the tokenizer and data in the message. Returns the measurement (see `unknown_token_rate`)."""
+    import logging
+
+    logger = logging.getLogger("hf_models.tokenization")
+    report = unknown_token_rate(tokenizer, texts, sample_size)
+    if report is None:
+        return None
+    summary = (f"{source}: {report['rate']:.1%} of the words of a sample of {report['texts']} texts "
+               f"({report['unknown_words']} of {report['words']}) become {tokenizer.unk_token}, "
+               f"{report['tokens_per_word']:.1f} tokens per word")
+    if report["rate"] > threshold:
+        examples = ", ".join(repr(w) for w in report["examples"])
+        logger.warning(f"{summary} (e.g. {examples}): the model cannot read those words"
+                       + (f"; likely cause: {report['cause']}" if report["cause"] else ""))
+    else:
+        logger.info(summary)
+    return report
+
+
+__all__ = ["SPECIAL_TOKENS", "train_wordpiece_tokenizer", "unknown_token_rate", "warn_unknown_tokens",
+           "wrap_as_bert_tokenizer"]

@@ -249,6 +249,14 @@ def load_model(auto_class, model_args: ModelArguments, config):
         # what safetensors (SafetensorError, an Exception) and torch.load raise for a damaged file; others go on
         damaged = type(error).__name__ == "SafetensorError" or isinstance(
             error, (EOFError, pickle.UnpicklingError, zipfile.BadZipFile)) or "PytorchStreamReader" in str(error)
+        if isinstance(error, RuntimeError) and "ignore_mismatched_sizes" in str(error):
+            # a head of another size (a checkpoint fine-tuned on 2 labels, data with 3): the user's choice to make
+            saved = _saved_num_labels(source)
+            sizes = (f"the checkpoint's head has {saved} label(s), this run needs {config.num_labels}"
+                     if saved is not None and saved != config.num_labels else
+                     "some of the checkpoint's weights have other shapes than this run's model")
+            raise InputError(f"{source}: {sizes}; pass --ignore_mismatched_sizes to start those layers afresh (or "
+                             "start from a checkpoint without a head)") from error
         if not (weights and damaged):
             raise
         first_line = (str(error).strip().splitlines() or [""])[0][:200]
@@ -256,6 +264,21 @@ def load_model(auto_class, model_args: ModelArguments, config):
                          "file is damaged or not a model's: save or copy the model again") from error
     logger.info(f"Model: {type(model).__module__}.{type(model).__name__} ({model.num_parameters():,} parameters)")
     return model
+
+
+def _saved_num_labels(source: str) -> int | None:
+    """The number of labels a local checkpoint's config.json declares (id2label or num_labels), or None."""
+    path = os.path.join(source, "config.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict):
+        return None
+    if isinstance(saved.get("id2label"), dict):
+        return len(saved["id2label"])
+    return saved.get("num_labels") if isinstance(saved.get("num_labels"), int) else None
 
 
 def _folder_model_type(source: str) -> str | None:

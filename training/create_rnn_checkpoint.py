@@ -4,8 +4,11 @@ for training a BiLSTM classifier or tagger from scratch with `training/run_glue.
 
 The vocabulary is the training file's words (`--min_frequency`, `--max_vocab_size`; the rest become `<unk>`), read
 as the fine-tuning command will read them: `--glue_task` for a GLUE tsv/csv/json file (its text columns), `--conll`
-for a CoNLL column file (its words, so each word is one token), otherwise one sentence per line. OUTPUT_DIR gets
-config.json, model.safetensors, the tokenizer and `vocabulary.json` (its size and the `<unk>` rate of the file).
+for a CoNLL column file (its words, so each word is one token); your own table (csv, tsv, json, jsonl, parquet, or a
+.txt whose first line is a tab-separated header, as NSMC's ratings_train.txt) through run_glue's flags
+(`--text_column_names`, `--label_column_name`, `--remove_columns`, `--text_column_delimiter`; the text columns are
+inferred when not named); otherwise one sentence per line. OUTPUT_DIR gets config.json, model.safetensors, the
+tokenizer and `vocabulary.json` (its size and the `<unk>` rate of the file).
 
 The GLUE paper's single-task BiLSTM on SST-2, from scratch:
 
@@ -15,17 +18,27 @@ The GLUE paper's single-task BiLSTM on SST-2, from scratch:
     python training/run_glue.py --model_name_or_path runs/bilstm-sst2-init --task_name sst2 \
         --data_dir ../shared/data/glue/SST-2 --do_train --do_eval --learning_rate 1e-3 ... --output_dir runs/bilstm-sst2
 
+Your own data, a Korean review corpus (id, document, label):
+
+    python training/create_rnn_checkpoint.py --train_file ratings_train.txt --text_column_names document \
+        --bidirectional --output_dir runs/bilstm-nsmc-init
+    python training/run_glue.py --model_name_or_path runs/bilstm-nsmc-init --train_file ratings_train.txt \
+        --validation_file ratings_test.txt --text_column_names document --do_train --do_eval ... --output_dir runs/nsmc
+
 A BiLSTM tagger for CoNLL-2003: `--conll --train_file ../shared/data/conll2003/eng.train --pre_tokenizer whitespace`,
 then `training/run_ner.py --model_name_or_path FOLDER ...`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hf_models.cli_utils import (
+    InputError,
     OutputArguments,
     input_paths,
     parse_args,
@@ -34,6 +47,7 @@ from hf_models.cli_utils import (
     setup_output_command,
     write_json,
 )
+from hf_models.file_utils import GZIP_ERRORS, open_binary
 from hf_models.rnn.configuration_rnn import CELL_TYPES, POOLINGS
 from hf_models.rnn.from_scratch import (
     PRE_TOKENIZERS,
@@ -41,6 +55,7 @@ from hf_models.rnn.from_scratch import (
     create_rnn_checkpoint,
     unknown_word_rate,
 )
+from hf_models.tasks.glue import read_user_texts
 from hf_models.tasks.texts import read_training_texts
 
 logger = logging.getLogger("hf_models.create_rnn_checkpoint")
@@ -54,6 +69,17 @@ class VocabularyArguments:
                                               "or one sentence per line."})
     glue_task: str | None = field(default=None, metadata={"help": "Read --train_file as this GLUE task's file."})
     conll: bool = field(default=False, metadata={"help": "Read --train_file as a CoNLL column file (words)."})
+    text_column_names: str | None = field(
+        default=None, metadata={"help": "Your own table: its text column(s), comma-separated, as run_glue's flag "
+                                        "(default: inferred)."}
+    )
+    label_column_name: str | None = field(
+        default=None, metadata={"help": "Your own table: its label column (not text; default: label)."}
+    )
+    remove_columns: str | None = field(default=None, metadata={"help": "Your own table: columns to ignore."})
+    text_column_delimiter: str | None = field(
+        default=None, metadata={"help": "Your own table: join the text columns into one text with this string."}
+    )
     min_frequency: int = field(default=1, metadata={"help": "Keep words seen at least this often."})
     max_vocab_size: int | None = field(default=None, metadata={"help": "Keep at most this many entries."})
     lowercase: bool = field(default=False, metadata={"help": "Lowercase the text (vocabulary and inputs)."})
@@ -80,13 +106,41 @@ class RnnArguments:
     seed: int = field(default=42, metadata={"help": "Seed of the random initial weights."})
 
 
+USER_FLAGS = ("text_column_names", "label_column_name", "remove_columns", "text_column_delimiter")
+
+
+def is_user_table(vocab_args: VocabularyArguments) -> bool:
+    """Whether --train_file is read as the user's own table (run_glue without --task_name): a table format, a .txt
+    whose first line is a tab-separated header, or any of the column flags given."""
+    if any(getattr(vocab_args, name) is not None for name in USER_FLAGS):
+        return True
+    suffix = Path(vocab_args.train_file.removesuffix(".gz")).suffix.lower()
+    if suffix in (".csv", ".tsv", ".json", ".jsonl", ".parquet"):
+        return True
+    if suffix == ".txt" and os.path.isfile(vocab_args.train_file):
+        with contextlib.suppress(OSError, *GZIP_ERRORS), open_binary(vocab_args.train_file) as f:
+            return b"\t" in f.readline()
+    return False
+
+
+def read_texts(vocab_args: VocabularyArguments) -> list:
+    """The training texts, read as the fine-tuning command reads them (see the module's docstring)."""
+    given = [name for name in USER_FLAGS if getattr(vocab_args, name) is not None]
+    if given and (vocab_args.glue_task or vocab_args.conll):
+        raise InputError(f"--{given[0]} is for your own table: leave out --{'glue_task' if vocab_args.glue_task else 'conll'}")
+    if vocab_args.glue_task or vocab_args.conll or not is_user_table(vocab_args):
+        return read_training_texts(vocab_args.train_file, vocab_args.glue_task, vocab_args.conll)
+    logger.info(f"{vocab_args.train_file}: read as a table with a header row (its text columns, as run_glue reads it)")
+    return read_user_texts(vocab_args.train_file, vocab_args)
+
+
 @releases_output_dirs
 def main(argv: list[str] | None = None) -> dict:
     import torch
 
     vocab_args, rnn_args, out_args = parse_args((VocabularyArguments, RnnArguments, OutputArguments), argv)
     setup_output_command(out_args, logger.name, "hf_models.rnn.from_scratch", inputs=input_paths(vocab_args, rnn_args))
-    texts = read_training_texts(vocab_args.train_file, vocab_args.glue_task, vocab_args.conll)
+    texts = read_texts(vocab_args)
     if not texts:
         raise ValueError(f"{vocab_args.train_file}: no text")
     tokenizer = build_word_tokenizer(texts, vocab_args.min_frequency, vocab_args.max_vocab_size, vocab_args.lowercase,

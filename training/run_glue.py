@@ -40,6 +40,22 @@ generations that are no label count as wrong and are reported (`eval_invalid_pre
     python training/run_glue.py --model_name_or_path ./my-t5 --task_name sst2 --data_dir ../shared/data/glue/SST-2 \
         --do_train --do_eval --learning_rate 3e-4 --num_train_epochs 3 --output_dir /tmp/t5-sst2 --use_cpu
 
+Your own data (no --task_name), with the flags of transformers' `run_classification.py`: any csv, tsv, tab-separated
+.txt, json, jsonl or parquet file with a header row; the text column(s) `--text_column_names` (inferred when left
+out: the columns that hold text, other than the label and an id), `--label_column_name` (default label),
+`--remove_columns`, `--text_column_delimiter`, `--do_regression`, `--metric_name`, `--shuffle_train_dataset`. The labels
+keep the names the data gives them (config.id2label), ids in sorted order (numerically for integers); lists of labels
+make a multi-label task, numbers with a fraction a regression. The outputs and the results table are named after the
+data (`ratings_train.txt` -> eval_predictions_ratings.tsv, task "ratings"). A Korean review corpus as NSMC publishes it:
+
+    python training/run_glue.py --model_name_or_path ./my-bert --train_file ratings_train.txt \
+        --validation_file ratings_test.txt --text_column_names document --label_column_name label \
+        --do_train --do_eval --max_seq_length 128 --output_dir /tmp/nsmc --use_cpu
+
+A data error is one line naming the file, line and field (`run_glue.py: error: ratings_train.txt, line 1, field
+label: ...`, exit status 2); a tokenizer that turns many words of the data into [UNK] (an uncased English BERT on
+Korean) is warned about with the rate and the likely cause.
+
 Arguments can also come from one JSON file: `python training/run_glue.py args.json`.
 """
 
