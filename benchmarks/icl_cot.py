@@ -5,7 +5,7 @@ eval_prompting.py's output folders under --work_dir):
 
 curves: accuracy against the number of demonstrations (GPT-3, Brown et al. 2020, figure 1.2) for SST-2, RTE, LAMBADA
     and a symbolic task (coin flip, ranked "yes"/"no"), on
-    - smollm2: the real SmolLM2-135M-Instruct (through hf_models' GPTForCausalLM, plain prompts, no chat template),
+    - smollm2: the real SmolLM2-135M-Instruct (transformers' LlamaForCausalLM, plain prompts, no chat template),
     - gpt: the small GPT pretrained here as GPT-1 was, on books and other NLTK corpora (4 x 256, 128 positions,
       byte-level BPE 8k; `benchmarks/gpt1_pretraining_claim.py` makes it),
     - lstm: a 2 x 256 LSTM LM trained here on the same corpus (word level, 20k words),
