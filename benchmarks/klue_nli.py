@@ -9,6 +9,9 @@ Rows of the table, each scored on the whole dev set (3,000 pairs, 1,000 of each 
 2. **BiLSTM from scratch**: `training/create_rnn_checkpoint.py` on the premises and hypotheses of the training set
    (a word-level vocabulary: NFKC keeps Hangul syllables composed, words are runs of letters or of punctuation,
    `--bilstm_min_frequency`), then `training/run_glue.py` (pair = premise `<sep>` hypothesis, max-pooled).
+   **BiLSTM on the WordPiece vocabulary**: the same BiLSTM and fine-tuning, but `create_rnn_checkpoint.py
+   --tokenizer_name` gives it the WordPiece vocabulary that pretrain.py trained (row 3) and saved in its output
+   folder (pair = premise `[SEP]` hypothesis): words unseen in training are pieces instead of `<unk>`.
 3. **BERT pretrained here**: `training/pretrain.py` (MLM + NSP) on the premises and hypotheses of the training set
    only, a document per premise (the premise, then its hypotheses, one per line), with a WordPiece vocabulary that
    pretrain.py trains on the same text (BertNormalizer without accent stripping: Unicode NFD would split every
@@ -27,18 +30,21 @@ models trained for minutes on 2 CPU cores, on nothing but the 25k training pairs
 not a like-for-like comparison.
 
 Defaults, sized for about 70 minutes on 2 free CPU cores: timed at one CPU thread (seconds per step in MEASURED;
-`estimated_minutes` in the results adds them up: 67.5 minutes), so 2 free cores with torch's 2 threads should be
+`estimated_minutes` in the results adds them up: 69.7 minutes), so 2 free cores with torch's 2 threads should be
 faster. Pretraining a 4-layer x 256 BERT (vocabulary 8,000; 5.4M parameters, 3.2M outside the embeddings) for one
 pass over `--pretrain_dupe_factor` 4 sets of NSP examples (about 1,700 steps of 32 short examples: 28 minutes);
-fine-tuning each BERT for 2 epochs on all 24,998 pairs (1,564 steps: 13 minutes each); the BiLSTM for 2 epochs (3
-minutes); MiniLM for 1 epoch on the first `--minilm_train_samples` 5,000 pairs (its jamo pieces make its pairs 2.7
-times as long, and it is 3.4 times as large: 10 minutes with its dev pass). Shortened against the published recipes by
-design; `shortened_by` lists any flag that shortens it further (`--max_train_samples`, `--finetune_max_steps`, ...).
+fine-tuning each BERT for 2 epochs on all 24,998 pairs (1,564 steps: 13 minutes each); each BiLSTM for 2 epochs (3
+minutes with words, 2 with WordPiece); MiniLM for 1 epoch on the first `--minilm_train_samples` 5,000 pairs (its
+jamo pieces make its pairs 2.7 times as long, and it is 3.4 times as large: 10 minutes with its dev pass). Shortened
+against the published recipes by design; `shortened_by` lists any flag that shortens it further
+(`--max_train_samples`, `--finetune_max_steps`, ...).
 
-Every step is skipped when its output is complete (corpus/stats.json, bilstm-init/vocabulary.json, the model folders'
-all_results.json, bert-scratch/scratch.json) and continues from its last checkpoint when it was cut: run the command
-again with the same settings (OUTPUT_ROOT/settings.json records them, other settings are refused; --variants may
-differ). A finished training run's checkpoint folders are deleted (its final model stays). Writes
+Every step is skipped when its output is complete (corpus/stats.json, bilstm-init/vocabulary.json,
+bilstm-wordpiece-init/vocabulary.json, the model folders' all_results.json, bert-scratch/scratch.json) and continues
+from its last checkpoint when it was cut: run the command again with the same settings (OUTPUT_ROOT/settings.json
+records them, other settings are refused; --variants may differ). The WordPiece BiLSTM row came after the first full
+runs and adds no setting (it reuses the BiLSTM's and the pretraining's), so a folder made before it resumes: the rerun
+trains that row alone. A finished training run's checkpoint folders are deleted (its final model stays). Writes
 benchmarks/results/klue_nli.json (`--output`: scores, parameters, wall times, the commands, tokenizer statistics, the
 published baselines with their source, whether shortened) and prints a Markdown table.
 
@@ -75,10 +81,13 @@ DEV_FILE = DATA / "klue-nli-v1.1_dev.json"
 RESULTS = RESULTS_DIR / "klue_nli.json"
 TEXT_COLUMNS = ("premise", "hypothesis")
 LABEL_COLUMN = "gold_label"
-VARIANTS = ("bilstm", "bert_scratch", "bert_pretrained", "minilm")
+VARIANTS = ("bilstm", "bilstm_wordpiece", "bert_scratch", "bert_pretrained", "minilm")
+# the variants that need the pretraining step (bilstm_wordpiece: the WordPiece vocabulary it saves)
+NEEDS_PRETRAINING = ("bilstm_wordpiece", "bert_scratch", "bert_pretrained")
 ROW_NAMES = {
     "majority": "majority class",
     "bilstm": "BiLSTM from scratch (word vocabulary)",
+    "bilstm_wordpiece": "BiLSTM from scratch (the WordPiece vocabulary trained here)",
     "bert_scratch": "BERT from scratch (random init, same vocabulary)",
     "bert_pretrained": "BERT pretrained here (MLM+NSP on the training text)",
     "minilm": "MiniLM (all-MiniLM-L6-v2, English uncased vocabulary)",
@@ -114,7 +123,12 @@ PUBLISHED_SOURCE = {
 # 2-core machine while other jobs ran; 2 free cores with 2 threads are faster): the basis of `estimate_minutes`.
 MEASURED = {"pretrain_step": 0.975, "bert_step": 0.50, "minilm_step": 3.09, "bilstm_step": 0.088,
             "bert_dev_pass": 12, "minilm_dev_pass": 85, "bilstm_dev_pass": 3, "pretrain_eval_1000": 12,
-            "process_start": 10, "pretrain_examples_per_dupe": 13605, "train_pairs": 24998, "dev_pairs": 3000}
+            "process_start": 10, "pretrain_examples_per_dupe": 13605, "train_pairs": 24998, "dev_pairs": 3000,
+            # the BiLSTM on the WordPiece vocabulary, from a ratio timed against the word BiLSTM (interleaved, one
+            # thread, batches of 32 KLUE training pairs, AdamW): 0.79x the step time (its pairs are 1.73x as long,
+            # 34 pieces against 20 words, but AdamW updates 8,000 embedding rows instead of 47,640); its dev pass
+            # scaled by the pair length
+            "bilstm_wordpiece_step": 0.070, "bilstm_wordpiece_dev_pass": 5}
 NOT_FINGERPRINTED = ("output_root", "output", "threads", "variants", "report_only")
 
 
@@ -407,6 +421,7 @@ def finetune_command(variant: str, model: str, folder: Path, args) -> list[str]:
     """run_glue.py on the KLUE files as the user's own data: a premise/hypothesis pair, the gold_label column."""
     lr, epochs, length = {
         "bilstm": (args.bilstm_lr, args.bilstm_epochs, args.max_seq_length),
+        "bilstm_wordpiece": (args.bilstm_lr, args.bilstm_epochs, args.max_seq_length),
         "bert_scratch": (args.bert_lr, args.bert_epochs, args.max_seq_length),
         "bert_pretrained": (args.bert_lr, args.bert_epochs, args.max_seq_length),
         "minilm": (args.minilm_lr, args.minilm_epochs, args.minilm_max_seq_length),
@@ -467,9 +482,41 @@ def bilstm_init_command(folder: Path, args) -> list[str]:
             "--overwrite_output_dir"]
 
 
+def bilstm_wordpiece_init_command(folder: Path, tokenizer: Path, args) -> list[str]:
+    """The BiLSTM of `bilstm_init_command` (same sizes and seed) on the WordPiece vocabulary that pretrain.py saved in
+    its output folder (`--tokenizer_name`); the training file only gives the vocabulary.json's [UNK] rate."""
+    return [sys.executable, "training/create_rnn_checkpoint.py", "--tokenizer_name", str(tokenizer),
+            "--train_file", str(args.train_file), "--text_column_names", ",".join(TEXT_COLUMNS),
+            "--label_column_name", LABEL_COLUMN, "--bidirectional", "--num_layers", "1",
+            "--hidden_size", str(args.bilstm_hidden_size), "--embedding_size", str(args.bilstm_embedding_size),
+            "--classifier_pooling", "max", "--seed", str(args.seed), "--output_dir", str(folder),
+            "--overwrite_output_dir"]
+
+
+def rnn_init_step(name: str, cmd: list[str], folder: Path, logs: Path, previous: dict,
+                  report_only: bool) -> dict | None:
+    """Run create_rnn_checkpoint unless its folder is complete (vocabulary.json, written last); the entry for the
+    results file, None while the folder is not there (--report_only)."""
+    seconds = None
+    if (folder / "vocabulary.json").is_file():
+        print(f"{name}: done earlier ({folder})", flush=True)
+        seconds = previous.get("wall_seconds")
+    elif not report_only:
+        print(f"{name}: running -> {folder}", flush=True)
+        seconds = round(run(cmd, logs / f"{name}.log"), 1)
+    if not (folder / "vocabulary.json").is_file():
+        return None
+    vocabulary = json.loads((folder / "vocabulary.json").read_text())
+    return {"command": tidy_command(" ".join(cmd)), "folder": str(folder), "wall_seconds": seconds,
+            "vocab_size": vocabulary["vocab_size"], "train_unk_rate": vocabulary["unk_rate"],
+            "parameters": vocabulary["num_parameters"]}
+
+
 def check_fingerprint(root: Path, args) -> None:
     """The output folder's steps are reused only with the settings that made them: ROOT/settings.json records them;
-    a run with other settings is refused (it would mix models of two configurations)."""
+    a run with other settings is refused (it would mix models of two configurations). A flag added later changes
+    the fingerprint of every existing folder unless it goes into NOT_FINGERPRINTED (tests/test_klue_nli.py keeps the
+    settings of a folder made before the bilstm_wordpiece row, which added none)."""
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in NOT_FINGERPRINTED}
     path = root / "settings.json"
     if path.is_file():
@@ -501,6 +548,8 @@ def estimate_minutes(args) -> dict:
     pretrain_steps = min(pretrain_steps, args.pretrain_max_steps or pretrain_steps)
     seconds = {
         "bilstm": finetune(pairs, args.bilstm_epochs, "bilstm_step", "bilstm_dev_pass") + m["process_start"],
+        "bilstm_wordpiece": finetune(pairs, args.bilstm_epochs, "bilstm_wordpiece_step", "bilstm_wordpiece_dev_pass")
+        + m["process_start"],
         "pretraining": pretrain_steps * m["pretrain_step"] * args.pretrain_batch_size / 32
         + m["pretrain_eval_1000"] * (args.pretrain_max_eval_samples or 1000) / 1000 + 3 * m["process_start"],
         "bert_scratch": finetune(pairs, args.bert_epochs, "bert_step", "bert_dev_pass"),
@@ -508,7 +557,7 @@ def estimate_minutes(args) -> dict:
         "minilm": finetune(min(pairs, args.minilm_train_samples or pairs), args.minilm_epochs, "minilm_step",
                            "minilm_dev_pass"),
     }
-    if not {"bert_scratch", "bert_pretrained"} & set(args.variants):
+    if not set(NEEDS_PRETRAINING) & set(args.variants):
         del seconds["pretraining"]
     minutes = {step: round(value / 60, 1) for step, value in seconds.items()
                if step == "pretraining" or step in args.variants}
@@ -572,32 +621,22 @@ def main(argv=None) -> dict:
     report["majority"] = majority_baseline(args.train_file, args.validation_file, args.max_train_samples,
                                            args.max_eval_samples)
     save()
-    folders = {"bilstm": root / "finetune" / "bilstm", "bert_scratch": root / "finetune" / "bert_scratch",
-               "bert_pretrained": root / "finetune" / "bert_pretrained", "minilm": root / "finetune" / "minilm"}
+    folders = {variant: root / "finetune" / variant for variant in VARIANTS}
     models: dict[str, str] = {}
 
     # 2. BiLSTM's vocabulary and random weights
     if "bilstm" in args.variants:
         init = root / "bilstm-init"
-        cmd, seconds = bilstm_init_command(init, args), None
-        if (init / "vocabulary.json").is_file():
-            print(f"bilstm-init: done earlier ({init})", flush=True)
-            seconds = previous.get("bilstm_init", {}).get("wall_seconds")
-        elif not args.report_only:
-            print(f"bilstm-init: running -> {init}", flush=True)
-            seconds = round(run(cmd, logs / "bilstm-init.log"), 1)
-        if (init / "vocabulary.json").is_file():
-            vocabulary = json.loads((init / "vocabulary.json").read_text())
-            report["bilstm_init"] = {"command": tidy_command(" ".join(cmd)), "folder": str(init),
-                                     "wall_seconds": seconds, "vocab_size": vocabulary["vocab_size"],
-                                     "train_unk_rate": vocabulary["unk_rate"],
-                                     "parameters": vocabulary["num_parameters"]}
+        entry = rnn_init_step("bilstm-init", bilstm_init_command(init, args), init, logs,
+                              previous.get("bilstm_init", {}), args.report_only)
+        if entry is not None:
+            report["bilstm_init"] = entry
             models["bilstm"] = str(init)
         save()
 
     # 3. BERT: the corpus, pretraining (and its WordPiece vocabulary), the from-scratch twin
     corpus_dir, pretrained, scratch = root / "corpus", root / "bert-pretrained", root / "bert-scratch"
-    if {"bert_pretrained", "bert_scratch"} & set(args.variants):
+    if set(NEEDS_PRETRAINING) & set(args.variants):
         if (corpus_dir / "stats.json").is_file():
             report["corpus"] = json.loads((corpus_dir / "stats.json").read_text())
         elif not args.report_only:
@@ -611,6 +650,15 @@ def main(argv=None) -> dict:
             report["pretraining"].update(steps=state.get("global_step"), parameters=count_parameters(pretrained))
             models["bert_pretrained"] = str(pretrained)
         save()
+        # the BiLSTM on the WordPiece vocabulary that pretraining trained and saved in its folder
+        if "bilstm_wordpiece" in args.variants and folder_state(pretrained) == "done":
+            init = root / "bilstm-wordpiece-init"
+            entry = rnn_init_step("bilstm-wordpiece-init", bilstm_wordpiece_init_command(init, pretrained, args),
+                                  init, logs, previous.get("bilstm_wordpiece_init", {}), args.report_only)
+            if entry is not None:
+                report["bilstm_wordpiece_init"] = {**entry, "tokenizer_from": str(pretrained)}
+                models["bilstm_wordpiece"] = str(init)
+            save()
         if "bert_scratch" in args.variants:
             start, seconds = time.time(), None
             if (scratch / "scratch.json").is_file():
@@ -667,6 +715,7 @@ def main(argv=None) -> dict:
     report["missing_runs"] = [v for v in args.variants if v not in finished]
     report["wall_seconds_total"] = round(sum(
         [(report.get("bilstm_init") or {}).get("wall_seconds") or 0, (report.get("corpus") or {}).get("seconds") or 0,
+         (report.get("bilstm_wordpiece_init") or {}).get("wall_seconds") or 0,
          (report.get("pretraining") or {}).get("wall_seconds") or 0,
          (report.get("scratch") or {}).get("wall_seconds") or 0]
         + [r.get("wall_seconds") or 0 for r in finished.values()]), 1)

@@ -211,7 +211,8 @@ def test_the_estimate_adds_up_the_measured_steps():
     shrink it, and only the steps that run are counted."""
     m = klue_nli.MEASURED
     full = klue_nli.estimate_minutes(klue_nli.parse_args([]))
-    assert set(full) == {"bilstm", "pretraining", "bert_scratch", "bert_pretrained", "minilm", "total", "basis"}
+    assert set(full) == {"bilstm", "bilstm_wordpiece", "pretraining", "bert_scratch", "bert_pretrained", "minilm",
+                         "total", "basis"}
     assert full["total"] == pytest.approx(sum(v for k, v in full.items() if k not in ("total", "basis")), abs=0.05)
     # BERT: 2 epochs of ceil(24,998 / 32) steps, a dev pass, a process start
     assert full["bert_pretrained"] == round((2 * 782 * m["bert_step"] + m["bert_dev_pass"] + m["process_start"]) / 60, 1)
@@ -233,6 +234,7 @@ def test_help_and_every_flag_of_the_commands_exists():
     args = klue_nli.parse_args(["--max_train_samples", "10", "--finetune_max_steps", "2", "--max_eval_samples", "5",
                                 "--pretrain_max_steps", "3", "--bf16"])
     commands = [klue_nli.bilstm_init_command(Path("/tmp/x"), args),
+                klue_nli.bilstm_wordpiece_init_command(Path("/tmp/x"), Path("/tmp/y"), args),
                 klue_nli.pretrain_command(Path("/tmp/c.txt"), Path("/tmp/y"), args),
                 *(klue_nli.finetune_command(v, "/tmp/m", Path("/tmp/z"), args) for v in klue_nli.VARIANTS)]
     helps = {}
@@ -292,8 +294,19 @@ def test_every_step_on_the_first_64_klue_pairs(tmp_path):
 
     # the tokenizers on the dev text: ours keep syllables, MiniLM's decomposes them and loses words to [UNK]
     tokenizers = report["tokenizers"]
-    for variant in ("bilstm", "bert_pretrained", "bert_scratch"):
+    for variant in ("bilstm", "bilstm_wordpiece", "bert_pretrained", "bert_scratch"):
         assert tokenizers[variant]["keeps_syllables"], variant
+    # the BiLSTM on the WordPiece vocabulary: pretrain.py's vocabulary, read as premise [SEP] hypothesis (no [CLS])
+    assert report["bilstm_wordpiece_init"]["vocab_size"] == tokenizers["bert_pretrained"]["vocab_size"]
+    assert "--tokenizer_name" in report["bilstm_wordpiece_init"]["command"]
+    assert tokenizers["bilstm_wordpiece"]["rate"] == tokenizers["bert_pretrained"]["rate"]
+    assert tokenizers["bilstm_wordpiece"]["pair_tokens_mean"] == pytest.approx(
+        tokenizers["bert_pretrained"]["pair_tokens_mean"] - 2)
+    rnn = json.loads((root / "finetune" / "bilstm_wordpiece" / "config.json").read_text())
+    word_rnn = json.loads((root / "finetune" / "bilstm" / "config.json").read_text())
+    assert {k: rnn[k] for k in ("hidden_size", "embedding_size", "bidirectional", "num_layers")} == \
+        {k: word_rnn[k] for k in ("hidden_size", "embedding_size", "bidirectional", "num_layers")}
+    assert rnn["vocab_size"] == tokenizers["bert_pretrained"]["vocab_size"] != word_rnn["vocab_size"]
     assert not tokenizers["minilm"]["keeps_syllables"]
     assert tokenizers["minilm"]["rate"] > 0.1 and tokenizers["minilm"]["tokens_per_word"] > 3
     assert tokenizers["bert_pretrained"]["tokens_per_word"] < tokenizers["minilm"]["tokens_per_word"]
@@ -306,3 +319,90 @@ def test_every_step_on_the_first_64_klue_pairs(tmp_path):
     assert again["pretraining"]["wall_seconds"] == report["pretraining"]["wall_seconds"]
     with pytest.raises(SystemExit, match="other settings"):
         klue_nli.main([*argv, "--bert_lr", "3e-4"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# The BiLSTM on the WordPiece vocabulary (added after the first full run: its folder must still resume)
+# ----------------------------------------------------------------------------------------------------------------------
+# settings.json as benchmarks/klue_nli.py wrote it before the bilstm_wordpiece row existed (the full run's
+# runs/klue_nli/settings.json, data paths aside): the new row must not change this fingerprint
+SETTINGS_BEFORE_THE_WORDPIECE_ROW = {
+    "seed": 42, "bilstm_min_frequency": 2, "bilstm_hidden_size": 256, "bilstm_embedding_size": 300,
+    "bilstm_lr": 0.001, "bilstm_epochs": 2, "vocab_size": 8000, "hidden_size": 256, "num_layers": 4, "num_heads": 4,
+    "intermediate_size": 1024, "pretrain_max_seq_length": 128, "pretrain_dupe_factor": 4, "pretrain_epochs": 1,
+    "pretrain_batch_size": 32, "pretrain_lr": 0.0005, "pretrain_warmup_steps": 0.06, "pretrain_max_steps": None,
+    "pretrain_max_eval_samples": 1000, "bert_lr": 0.0001, "bert_epochs": 2, "minilm_lr": 5e-05, "minilm_epochs": 1,
+    "minilm_train_samples": 5000, "minilm_max_seq_length": 128, "max_seq_length": 128, "batch_size": 32,
+    "max_train_samples": None, "finetune_max_steps": None, "max_eval_samples": None, "device": "cpu", "bf16": False,
+}
+
+
+def test_the_wordpiece_bilstm_row_follows_the_word_bilstm_row():
+    report = fake_report()
+    report["runs"]["bilstm_wordpiece"] = {
+        "metrics": {"eval_accuracy": 0.58, "eval_macro_f1": 0.57, "train_samples": 24998, "epoch": 2.0},
+        "wall_seconds": 300.0, "parameters": 3_900_000, "eval_accuracy": 0.58}
+    report["tokenizers"]["bilstm_wordpiece"] = {"rate": 0.003, "tokens_per_word": 1.87}
+    lines = [line for line in klue_nli.markdown_table(report).splitlines() if line.startswith("| ")]
+    names = [line.split(" | ")[0].lstrip("| ") for line in lines]
+    assert names.index(klue_nli.ROW_NAMES["bilstm_wordpiece"]) == names.index(klue_nli.ROW_NAMES["bilstm"]) + 1
+    row = lines[names.index(klue_nli.ROW_NAMES["bilstm_wordpiece"])].split(" | ")
+    assert row[1:7] == ["58.0", "57.0", "3.9M", "0.3% / 1.87", "24,998 pairs x 2 epochs", "5.0 |"]
+    # a report without the row yet (the run made before it): n/a cells, named as not finished
+    report = fake_report()
+    report["missing_runs"] = ["bilstm_wordpiece"]
+    table = klue_nli.markdown_table(report)
+    assert f"| {klue_nli.ROW_NAMES['bilstm_wordpiece']} | n/a | n/a | n/a |" in table
+    assert "Not finished yet (n/a above): bilstm_wordpiece" in table
+
+
+def test_the_wordpiece_bilstm_estimate_and_command():
+    """Same BiLSTM sizes, seed and fine-tuning settings as the word BiLSTM; its vocabulary from the pretraining
+    folder, so --variants bilstm_wordpiece alone still pretrains."""
+    args = klue_nli.parse_args([])
+    word = klue_nli.bilstm_init_command(Path("/w"), args)
+    wordpiece = klue_nli.bilstm_wordpiece_init_command(Path("/w"), Path("/p"), args)
+    assert wordpiece[wordpiece.index("--tokenizer_name") + 1] == "/p" and "--min_frequency" not in wordpiece
+    for flag in ("--hidden_size", "--embedding_size", "--num_layers", "--classifier_pooling", "--seed",
+                 "--train_file", "--text_column_names", "--label_column_name"):
+        assert wordpiece[wordpiece.index(flag) + 1] == word[word.index(flag) + 1], flag
+    assert "--bidirectional" in wordpiece
+    a = klue_nli.finetune_command("bilstm", "/m", Path("/o"), args)
+    b = klue_nli.finetune_command("bilstm_wordpiece", "/m", Path("/o"), args)
+    assert a == b
+    only = klue_nli.estimate_minutes(klue_nli.parse_args(["--variants", "bilstm_wordpiece"]))
+    assert set(only) == {"bilstm_wordpiece", "pretraining", "total", "basis"}
+    assert klue_nli.shortened_flags(klue_nli.parse_args(["--variants", *klue_nli.VARIANTS])) == []
+
+
+@pytest.mark.slow
+def test_a_work_folder_made_before_the_wordpiece_row_resumes(tmp_path):
+    """A work folder whose settings.json the benchmark wrote before the bilstm_wordpiece row existed: today's default
+    arguments give the same fingerprint (not refused, settings.json untouched), its finished steps are reported as
+    done, the new row is missing; another setting is still refused."""
+    from training.create_rnn_checkpoint import main as create
+
+    rows = [(KOREAN[i % 5], KOREAN[(i + 2) % 5], ["entailment", "neutral", "contradiction"][i % 3]) for i in range(12)]
+    train = write_klue(tmp_path / "train.json", rows).resolve()
+    dev = write_klue(tmp_path / "dev.json", rows[:6]).resolve()
+    root = tmp_path / "root"
+    root.mkdir()
+    settings = {"train_file": str(train), "validation_file": str(dev), **SETTINGS_BEFORE_THE_WORDPIECE_ROW}
+    (root / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+    before = (root / "settings.json").read_text()
+    # the word BiLSTM's finished steps: its init folder and its fine-tuned folder
+    create(["--train_file", str(train), "--text_column_names", "premise,hypothesis", "--label_column_name",
+            "gold_label", "--hidden_size", "8", "--embedding_size", "8", "--output_dir", str(root / "bilstm-init")])
+    finetuned = root / "finetune" / "bilstm"
+    finetuned.mkdir(parents=True)
+    (finetuned / "model.safetensors").write_bytes((root / "bilstm-init" / "model.safetensors").read_bytes())
+    (finetuned / "all_results.json").write_text(json.dumps({"eval_accuracy": 0.5, "eval_macro_f1": 0.4}))
+    argv = ["--train_file", str(train), "--validation_file", str(dev), "--output_root", str(root),
+            "--output", str(tmp_path / "klue_nli.json"), "--report_only"]
+    report = klue_nli.main(argv)
+    assert (root / "settings.json").read_text() == before
+    assert report["runs"]["bilstm"]["metrics"]["eval_accuracy"] == 0.5 and report["bilstm_init"]["vocab_size"] > 3
+    assert report["missing_runs"] == ["bilstm_wordpiece", "bert_scratch", "bert_pretrained", "minilm"]
+    assert "bilstm_wordpiece" not in report["tokenizers"]
+    with pytest.raises(SystemExit, match="other settings"):
+        klue_nli.main([*argv, "--bilstm_lr", "3e-3"])
