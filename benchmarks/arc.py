@@ -408,7 +408,7 @@ def lm_rows(task: str) -> list[Row]:
                                           params=("../../../shared/smollm2/config.json:@params",),
                                           tokens_per_second=("tokens_per_second",)),
                         _all(need, smollm_available), ("ppl_max_length",), trains=False,
-                        reuse=("zero_shot_gpt_wikitext_whole.json", "runs.hf_models", "tasks.wikitext.word_perplexity",
+                        reuse=("zero_shot_gpt_whole.json", "runs.hf_models", "tasks.wikitext.word_perplexity",
                                "document-level, WikiText detokenizer (lm-evaluation-harness's wikitext protocol)")))
     return rows
 

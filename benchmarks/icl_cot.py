@@ -250,8 +250,17 @@ def run_curves(args) -> None:
     for name in args.models:
         for task in args.tasks:
             out = work / "curves" / name / task
-            log_run(curve_command(args, name, models[name]["path"], task, out), work / "logs" / f"{name}_{task}.log",
-                    args.threads)
+            try:
+                log_run(curve_command(args, name, models[name]["path"], task, out),
+                        work / "logs" / f"{name}_{task}.log", args.threads)
+            except SystemExit as error:  # a query longer than the model's context is refused, never truncated
+                reason = next((line.split("error: ", 1)[1] for line in str(error).splitlines()
+                               if "more than the model's context" in line), None)
+                if reason is None:
+                    raise
+                print(f"{name} / {task}: not evaluated: {reason}", flush=True)
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "not_evaluated.json").write_text(json.dumps({"reason": reason}) + "\n")
     report(args, models)
 
 
@@ -298,6 +307,9 @@ def report(args, models: dict | None = None) -> None:
                     "models": {}, "results": {}}
     for name in CURVE_MODELS:
         for task in CURVE_TASKS:
+            skipped = _load(work / "curves" / name / task / "not_evaluated.json")
+            if skipped:
+                curves.setdefault("not_evaluated", {}).setdefault(name, {})[task] = skipped["reason"]
             state = _load(work / "curves" / name / task / "results.json")
             for shots, entry in sorted(state.get("results", {}).get(task, {}).items(), key=lambda kv: int(kv[0])):
                 curves["results"].setdefault(name, {}).setdefault(task, {})[shots] = {
@@ -364,6 +376,10 @@ def curves_table(curves: dict) -> str:
                     cell += "*"
                 cells.append(cell)
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for name, reasons in curves.get("not_evaluated", {}).items():
+            if task in reasons:
+                lines.append(f"| {name} | " + " | ".join(["—"] * len(shots)) + " |")
+                lines.append(f"\n{name} on {task}: not evaluated ({reasons[task]})")
         lines.append("")
     return "\n".join(lines) + "\n"
 
