@@ -463,3 +463,23 @@ def test_a_target_outside_a_word_level_vocabulary_is_never_a_greedy_match(tmp_pa
     assert first["unknown_target"] and first["acc"] == 0.0
     assert second["acc"] == float(second["is_greedy"][0]) and not second["unknown_target"]
     assert result["unknown_targets"] == 1
+
+
+def test_cached_scoring_of_one_token_and_longer_continuations_in_one_batch(lstm_dir, gpt_dir):
+    """A batch whose continuations are one token and three tokens long: the one-token rows are scored from the prompt
+    pass alone (an RNN refused a continuation pass where a row had no token: 'attention_mask row 0 has no real
+    token'), and every score equals scoring the whole sequence without the cache."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hf_models.prompting import loglikelihood_tokens
+
+    for folder in (lstm_dir, gpt_dir):
+        model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True).eval()
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+        ids = tokenizer("the movie was great and the acting was wonderful").input_ids
+        requests = [(ids[:3], ids[3:4]), (ids[1:4], ids[4:7]), (ids[2:5], ids[5:6])]  # equal context lengths
+        cached = loglikelihood_tokens(model, requests, batch_size=8)
+        whole = loglikelihood_tokens(model, requests, batch_size=8, cache_prefix=False)
+        for a, b in zip(cached, whole):
+            assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], abs=1e-4)
+            assert a["is_greedy"] == b["is_greedy"] and a["tokens"] == b["tokens"]

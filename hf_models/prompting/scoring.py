@@ -95,26 +95,29 @@ def _score_group_batch(model, groups: list[tuple[list[int], list[list[int]]]], p
     rows = [row for row, (_, options) in enumerate(groups) for _ in options]  # the prompt of each option row
     options = [option for _, opts in groups for option in opts]
     longest = max(len(option) for option in options)
-    later = None
-    if longest > 1:  # the options' tokens 2.. need a forward pass from the prompts' cache
+    later: dict[int, torch.Tensor] = {}  # option row -> log-probabilities of its tokens 2..
+    longer = [r for r, option in enumerate(options) if len(option) > 1]  # a one-token option is scored already
+    if longer:  # the options' tokens 2.. need a forward pass from the prompts' cache
         cache = _output_cache(output)
-        index = torch.tensor(rows, device=device)
-        cache.reorder_cache(index)  # one copy of its prompt's cache per option row
-        option_ids = torch.full((len(options), longest - 1), pad_id, dtype=torch.long)
-        option_mask = torch.zeros((len(options), longest - 1), dtype=torch.long)
-        for r, option in enumerate(options):  # right padding: the options' own tokens come first
-            option_ids[r, :len(option) - 1] = torch.tensor(option[:-1])
-            option_mask[r, :len(option) - 1] = 1
-        full_mask = torch.cat([mask[rows], option_mask], dim=1).to(device)  # (options, prompt + option)
+        prompt_rows = [rows[r] for r in longer]
+        cache.reorder_cache(torch.tensor(prompt_rows, device=device))  # one copy of its prompt's cache per row
+        option_ids = torch.full((len(longer), longest - 1), pad_id, dtype=torch.long)
+        option_mask = torch.zeros((len(longer), longest - 1), dtype=torch.long)
+        for i, r in enumerate(longer):  # right padding: the options' own tokens come first
+            option_ids[i, :len(options[r]) - 1] = torch.tensor(options[r][:-1])
+            option_mask[i, :len(options[r]) - 1] = 1
+        full_mask = torch.cat([mask[prompt_rows], option_mask], dim=1).to(device)  # (rows, prompt + option)
         step: dict[str, Any] = {"attention_mask": full_mask, "use_cache": True, cache_keyword(model): cache}
         if "position_ids" in kwargs:
-            start = mask.sum(-1)[rows]  # each prompt's real length
+            start = mask.sum(-1)[prompt_rows]  # each prompt's real length
             step["position_ids"] = (start[:, None] + torch.arange(longest - 1)[None]).to(device)
-        later = torch.log_softmax(model(option_ids.to(device), **step).logits.float(), dim=-1)  # (options, L-1, V)
+        logits = model(option_ids.to(device), **step).logits
+        scores_later = torch.log_softmax(logits.float(), dim=-1)  # (rows, L-1, V)
+        later = {r: scores_later[i, :len(options[r]) - 1] for i, r in enumerate(longer)}
     results: list[list[tuple[float, bool]]] = [[] for _ in groups]
     for r, (row, option) in enumerate(zip(rows, options)):
         target = torch.tensor(option, device=device)
-        scores = first[row][None] if later is None else torch.cat([first[row][None], later[r, :len(option) - 1]])
+        scores = first[row][None] if r not in later else torch.cat([first[row][None], later[r]])
         log_likelihood = scores.gather(-1, target[:, None]).double().sum().item()
         results[row].append((log_likelihood, bool((scores.argmax(-1) == target).all())))
     return results
