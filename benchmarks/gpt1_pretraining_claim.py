@@ -490,10 +490,11 @@ def variant_name(init: str, coef: float) -> str:
     return f"{init}{'+lm' if coef else ''}"
 
 
-def check_fingerprint(root: Path, args) -> None:
-    """The output folder's steps are reused only with the settings that made them: ROOT/settings.json records them;
-    a run with other settings is refused (it would mix models of two configurations)."""
-    settings = {k: v for k, v in vars(args).items() if k not in NOT_FINGERPRINTED}
+def check_fingerprint(root: Path, args, ignored: tuple[str, ...] = NOT_FINGERPRINTED) -> None:
+    """The output folder's steps are reused only with the settings that made them: ROOT/settings.json records them
+    (every argument but `ignored`); a run with other settings is refused (it would mix models of two
+    configurations)."""
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in ignored}
     path = root / "settings.json"
     if path.is_file():
         recorded = json.loads(path.read_text())

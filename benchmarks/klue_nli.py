@@ -70,10 +70,10 @@ from pathlib import Path
 
 if __package__:  # python -m benchmarks.klue_nli, or imported
     from .bench_utils import RESULTS_DIR, ROOT, minilm_path, run, tidy_command
-    from .gpt1_pretraining_claim import folder_state, run_step, status_lines
+    from .gpt1_pretraining_claim import check_fingerprint, folder_state, run_step, status_lines
 else:  # python benchmarks/klue_nli.py
     from bench_utils import RESULTS_DIR, ROOT, minilm_path, run, tidy_command
-    from gpt1_pretraining_claim import folder_state, run_step, status_lines
+    from gpt1_pretraining_claim import check_fingerprint, folder_state, run_step, status_lines
 
 DATA = ROOT.parent / "shared" / "data" / "klue"
 TRAIN_FILE = DATA / "klue-nli-v1.1_train.json"
@@ -512,25 +512,6 @@ def rnn_init_step(name: str, cmd: list[str], folder: Path, logs: Path, previous:
             "parameters": vocabulary["num_parameters"]}
 
 
-def check_fingerprint(root: Path, args) -> None:
-    """The output folder's steps are reused only with the settings that made them: ROOT/settings.json records them;
-    a run with other settings is refused (it would mix models of two configurations). A flag added later changes
-    the fingerprint of every existing folder unless it goes into NOT_FINGERPRINTED (tests/test_klue_nli.py keeps the
-    settings of a folder made before the bilstm_wordpiece row, which added none)."""
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in NOT_FINGERPRINTED}
-    path = root / "settings.json"
-    if path.is_file():
-        recorded = json.loads(path.read_text())
-        changed = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
-        if changed:
-            sys.exit(f"{path}: this folder was made with other settings ("
-                     + ", ".join(f"--{k} {recorded.get(k)} there, {settings.get(k)} now" for k in changed)
-                     + "): use another --output_root, or delete this one")
-    else:
-        root.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=2) + "\n")
-
-
 def estimate_minutes(args) -> dict:
     """The run's minutes at one thread's measured speed (MEASURED; a step's cost taken as proportional to its batch
     size), per step, for the whole KLUE-NLI files."""
@@ -586,7 +567,7 @@ def main(argv=None) -> dict:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     args.train_file, args.validation_file = args.train_file.resolve(), args.validation_file.resolve()
     root = args.output_root.resolve()
-    check_fingerprint(root, args)
+    check_fingerprint(root, args, NOT_FINGERPRINTED)  # gpt1_pretraining_claim's, with this benchmark's flags
     logs = root / "logs"
     previous = json.loads(args.output.read_text()) if args.output.is_file() else {}
     import torch
