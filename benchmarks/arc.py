@@ -5,10 +5,10 @@ through the package's own commands, in one table (issue 18).
 Every row is a small declarative entry (`Row`): its family, model, task, the commands it runs (built from the
 budget), the JSON file and key its score is read back from. The commands are the CLIs a user types
 (training/*.py, eval/*.py); the few steps no CLI offers are this file's own subcommands, run the same way
-(`python benchmarks/arc.py linear|init_embeddings|scratch|convert_smollm2|split_lines ...`): the scikit-learn
-logistic regressions on bag-of-words and averaged word2vec features, copying word2vec vectors into a BiLSTM's
-embeddings, a random-weight copy of a pretrained folder, SmolLM2's GGUF file converted to a folder, WikiText-2's
-held-out lines.
+(`python benchmarks/arc.py linear|init_embeddings|scratch|convert_smollm2|split_lines|t5_tokenizer ...`): the
+scikit-learn logistic regressions on bag-of-words and averaged word2vec features, copying word2vec vectors into a
+BiLSTM's embeddings, a random-weight copy of a pretrained folder, SmolLM2's GGUF file converted to a folder,
+WikiText-2's held-out lines, T5's vocabulary with the label words and German lines.
 
 Tasks and rows (`--list` prints them with their commands):
 - Language modelling, PTB (Mikolov's word level) and WikiText-2 (the shared data has no WikiText-2 train split:
@@ -275,12 +275,31 @@ def bert_pretrained(ctx: Ctx) -> Step:
     return Step("bert_pretrained", cmd, folder, "all_results.json", "trainer", shared=True)
 
 
-def t5_pretrained(ctx: Ctx) -> Step:
-    """The README's tiny T5 by span corruption on WikiText-2's training lines."""
+# the words the T5 rows generate: SST-2's and RTE's labels as run_glue writes them for a text-to-text model
+T5_LABEL_WORDS = "negative positive not_entailment entailment"
+
+
+def t5_tokenizer(ctx: Ctx) -> Step:
+    """T5's SentencePiece vocabulary (8,000 pieces with 100 sentinels) on WikiText-2's training lines, Multi30k German
+    lines (about 1 German character in 10, T5's vocabulary mix: the translation row generates German) and the label
+    words, as benchmarks/t5_pretraining_claim.py builds it: a vocabulary of the English text alone spells
+    `not_entailment` with `<unk>` and is refused by run_glue."""
+    folder = ctx.shared("t5_tokenizer")
+    train, _, _ = ctx.lm_files("wikitext2")
+    german = ctx.data / "multi30k" / "train.de.gz"
+    cmd = [PY, str(THIS), "t5_tokenizer", "--train_file", str(train), "--output_dir", str(folder),
+           "--label_words", T5_LABEL_WORDS, *(["--german_file", str(german)] if german.is_file() else [])]
+    return Step("t5_tokenizer", cmd, folder, "stats.json", shared=True)
+
+
+def t5_pretrained(ctx: Ctx) -> list[Step]:
+    """The README's tiny T5 by span corruption on WikiText-2's training lines, with the vocabulary above."""
+    tokenizer = t5_tokenizer(ctx)
     folder = ctx.shared("t5_pretrained")
     train, heldout, _ = ctx.lm_files("wikitext2")
     steps = ctx.v.get("pretrain_steps") or RECIPE["pretrain_steps"]
-    cmd = [PY, "training/pretrain.py", "--objective", "span_corruption", "--train_files", str(train),
+    cmd = [PY, "training/pretrain.py", "--objective", "span_corruption", "--tokenizer_name_or_path",
+           str(tokenizer.folder), "--train_files", str(train),
            "--validation_files", str(heldout), "--document_separator", "wikitext", "--vocab_size", "8000",
            "--max_seq_length", "128", "--hidden_size", "128", "--num_hidden_layers", "2", "--num_attention_heads",
            "2", "--intermediate_size", "512", "--do_train", "--do_eval", "--output_dir", str(folder),
@@ -288,7 +307,7 @@ def t5_pretrained(ctx: Ctx) -> Step:
            "--max_eval_samples", "500", "--learning_rate", "1e-3", "--warmup_steps", str(min(100, steps // 10)),
            "--max_steps", str(steps), "--save_steps", "200", "--save_total_limit", "1", "--report_to", "none",
            "--disable_tqdm", "true"]
-    return Step("t5_pretrained", cmd, folder, "all_results.json", "trainer", shared=True)
+    return [tokenizer, Step("t5_pretrained", cmd, folder, "all_results.json", "trainer", shared=True)]
 
 
 def gpt1_pretrained(ctx: Ctx) -> Step:
@@ -524,8 +543,8 @@ def classification_rows(task: str) -> list[Row]:
                            "benchmarks/gpt1_pretraining_claim.py (its own corpus and sizes)")))
 
     def t5(ctx):
-        pre = t5_pretrained(ctx)
-        return [*ctx.lm_prep("wikitext2"), pre, glue_run(ctx, "t5-text2text", pre.folder, [], lr="3e-4")]
+        *tok, pre = t5_pretrained(ctx)
+        return [*ctx.lm_prep("wikitext2"), *tok, pre, glue_run(ctx, "t5-text2text", pre.folder, [], lr="3e-4")]
 
     rows.append(Row(f"{task}/t5-text2text", task, "T5", "T5 2 x 128 pretrained here (span corruption), "
                     "text-to-text", t5, glue_score, bert_need, ("max_steps", "train_samples", "pretrain_steps")))
@@ -594,10 +613,10 @@ def translation_rows() -> list[Row]:
                            "benchmarks/bench_multi30k.py")))
 
     def t5(ctx):
-        pre = t5_pretrained(ctx)
+        *tok, pre = t5_pretrained(ctx)
         return run(ctx, "t5", ["--model_name_or_path", str(pre.folder), "--source_prefix",
                                "translate English to German: "], epochs="5", lr="3e-4",
-                   pre=[*ctx.lm_prep("wikitext2"), pre])
+                   pre=[*ctx.lm_prep("wikitext2"), *tok, pre])
 
     rows.append(Row("multi30k/t5", "multi30k", "T5", "T5 2 x 128 pretrained here (span corruption), text-to-text",
                     t5, score, _all(need, _exists(lambda c: c.data / "wikitext2/valid.txt")),
@@ -1304,8 +1323,29 @@ def cmd_split_lines(argv) -> None:
                                                          "train_lines": len(kept), "heldout_lines": len(held)}) + "\n")
 
 
+def cmd_t5_tokenizer(argv) -> None:
+    """T5's vocabulary for the T5 rows (benchmarks/t5_pretraining_claim.py's build_tokenizer; stats.json last)."""
+    if __package__:
+        from .t5_pretraining_claim import build_tokenizer
+    else:
+        from t5_pretraining_claim import build_tokenizer
+
+    p = argparse.ArgumentParser(prog="arc.py t5_tokenizer")
+    p.add_argument("--train_file", type=Path, required=True, help="the pretraining text")
+    p.add_argument("--german_file", type=Path, help="German lines (.gz or text) mixed in, 1 character in 10")
+    p.add_argument("--label_words", required=True, help="one line of the words the fine-tuned rows generate")
+    p.add_argument("--vocab_size", type=int, default=8000)
+    p.add_argument("--output_dir", type=Path, required=True)
+    a = p.parse_args(argv)
+    stats = build_tokenizer(a.train_file, a.german_file, a.output_dir, a.vocab_size, 100, 0.1 if a.german_file else 0.0,
+                            128, label_words=a.label_words)
+    print(json.dumps({k: stats[k] for k in ("vocab_size", "german_lines", "label_words", "example")},
+                     ensure_ascii=False))
+
+
 SUBCOMMANDS = {"linear": cmd_linear, "init_embeddings": cmd_init_embeddings, "scratch": cmd_scratch,
-               "convert_smollm2": cmd_convert_smollm2, "split_lines": cmd_split_lines}
+               "convert_smollm2": cmd_convert_smollm2, "split_lines": cmd_split_lines,
+               "t5_tokenizer": cmd_t5_tokenizer}
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:

@@ -112,18 +112,20 @@ MULTI30K = {"train": ("train.en.gz", "train.de.gz"), "validation": ("val.en.gz",
 # ----------------------------------------------------------------------------------------------------------------------
 # 1. The tokenizer and the scratch checkpoint
 # ----------------------------------------------------------------------------------------------------------------------
-def build_tokenizer(wikitext_train: Path, german_train: Path, out_dir: Path, vocab_size: int, extra_ids: int,
-                    german_ratio: float, max_length: int) -> dict:
+def build_tokenizer(wikitext_train: Path, german_train: Path | None, out_dir: Path, vocab_size: int, extra_ids: int,
+                    german_ratio: float, max_length: int, label_words: str = LABEL_WORDS) -> dict:
     """Train T5's kind of tokenizer (the span-corruption objective's, as pretrain.py trains it) on the pretraining
     text + German lines from the start of `german_train` (about `german_ratio` German characters per English one,
-    T5's vocabulary mix) + one line of the GLUE label words; save it (whole or not at all) with stats.json last."""
+    T5's vocabulary mix; none without the file) + one line of the label words the text-to-text tasks generate
+    (`label_words`), so that no label comes back with `<unk>` in it; save it (whole or not at all) with stats.json
+    last."""
     from hf_models.tasks.pretraining import PretrainingModelArguments, get_objective
     from hf_models.tasks.translation import read_lines
 
     start = time.time()
     english = wikitext_train.read_text(encoding="utf-8")
     german, characters = [], 0
-    for line in read_lines(german_train):
+    for line in read_lines(german_train) if german_train is not None else ():
         if characters >= german_ratio * len(english):
             break
         german.append(line)
@@ -132,7 +134,7 @@ def build_tokenizer(wikitext_train: Path, german_train: Path, out_dir: Path, voc
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     extra = staging / "extra_text.txt"  # kept: what the vocabulary was trained on besides the pretraining text
-    extra.write_text("".join(line + "\n" for line in [*german, LABEL_WORDS]), encoding="utf-8")
+    extra.write_text("".join(line + "\n" for line in [*german, label_words]), encoding="utf-8")
     model_args = PretrainingModelArguments(objective="span_corruption", vocab_size=vocab_size, extra_ids=extra_ids)
     tokenizer = get_objective("span_corruption").train_tokenizer([str(wikitext_train), str(extra)], model_args,
                                                                  max_length)
@@ -140,7 +142,7 @@ def build_tokenizer(wikitext_train: Path, german_train: Path, out_dir: Path, voc
     stats = {"how": "the span_corruption objective's train_tokenizer (SentencePiece Unigram + sentinels)",
              "trained_on": [str(wikitext_train), f"{len(german)} lines of {german_train}", "the label words line"],
              "english_characters": len(english), "german_lines": len(german), "german_characters": characters,
-             "label_words": LABEL_WORDS, "vocab_size": len(tokenizer), "extra_ids": extra_ids,
+             "label_words": label_words, "vocab_size": len(tokenizer), "extra_ids": extra_ids,
              "example": tokenizer.tokenize("Ein Mädchen spielt auf der Straße. not_equivalent")}
     stats["seconds"] = round(time.time() - start, 1)
     (staging / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n")

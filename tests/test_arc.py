@@ -188,3 +188,31 @@ def test_user_row_and_cut_row(tiny_data, tmp_path):
     _run(tiny_data, root, out, "--rows", "ptb/ngram-kn")
     (done,) = json.loads(out.read_text())["rows"]
     assert done["status"] == "done" and done["resumed_after_cut"] and math.isfinite(done["score"])
+
+
+def test_the_t5_rows_vocabulary_spells_every_label_word_they_generate(tmp_path):
+    """The T5 rows pretrain on a vocabulary trained with their label words: one trained on the English text alone
+    spells RTE's `not_entailment` with <unk>, and run_glue refuses it (the first arc run failed so)."""
+    from transformers import AutoTokenizer
+
+    from hf_models.tasks.glue import get_task
+    from hf_models.tasks.text_to_text import LabelTargets, label_words
+
+    for task in ("sst2", "rte"):
+        assert set(label_words(get_task(task))) <= set(arc.T5_LABEL_WORDS.split()), task
+    ctx = arc.Ctx(arc.DATA, tmp_path, arc.row_values(arc.ROW_INDEX["rte/t5-text2text"], arc.parse_args([])),
+                  ["--use_cpu"])
+    steps = arc.ROW_INDEX["rte/t5-text2text"].steps(ctx)
+    names = [step.name for step in steps]
+    assert names.index("t5_tokenizer") < names.index("t5_pretrained")
+    pretrain = steps[names.index("t5_pretrained")].cmd
+    assert pretrain[pretrain.index("--tokenizer_name_or_path") + 1] == str(steps[names.index("t5_tokenizer")].folder)
+    # the subcommand on a small English text (no German file): every label word comes back whole
+    text = tmp_path / "train.txt"
+    text.write_text((SAMPLES / "wikitext2_sample.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "tok"
+    arc.cmd_t5_tokenizer(["--train_file", str(text), "--label_words", arc.T5_LABEL_WORDS, "--vocab_size", "600",
+                          "--output_dir", str(out)])
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    for task in ("sst2", "rte"):
+        LabelTargets(get_task(task), tokenizer, str(out))  # raises on a word it cannot spell
