@@ -386,10 +386,14 @@ def lm_rows(task: str) -> list[Row]:
                 *extra, *_opt("--max_train_tokens", ctx.v.get("rnn_max_train_tokens")), "--device",
                 "cpu" if ctx.device else "auto", "--output_dir", str(folder), "--disable_tqdm"],
                 folder, "eval_results.json", "rnn")]
+        # PTB's LSTM: Zaremba et al.'s small model (the same 2 x 200 LSTM, its recipe: 13 epochs, BPTT 20, no dropout)
+        reuse = (("rnn_ptb_zaremba_small.json", "hf_models", "test_ppl",
+                  "benchmarks/bench_zaremba_ptb.py: Zaremba et al.'s small recipe, 13 epochs, BPTT 20")
+                 if (task, key) == ("ptb", "lstm") else None)
         rows.append(Row(f"{task}/{key}", task, family, f"2 x 200 {cell}, SGD, truncated BPTT 35", steps,
                         Score("eval_results.json", "test_ppl", WORD_UNIT, params=("train_results.json:num_parameters",),
                               tokens_per_second=("train_results.json:tokens_per_second",)),
-                        need, ("rnn_epochs", "rnn_max_train_tokens")))
+                        need, ("rnn_epochs", "rnn_max_train_tokens"), reuse=reuse))
 
     def gpt_steps(ctx):
         train, valid, test = ctx.lm_files(task)
@@ -411,7 +415,11 @@ def lm_rows(task: str) -> list[Row]:
         Score("perplexity.json", "perplexity" if task == "ptb" else "word_perplexity",
               WORD_UNIT if task == "ptb" else BPE_UNIT, params=("../model/config.json:@params",),
               tokens_per_second=("../model/all_results.json:@trainer_tokens_per_second",)),
-        need, ("max_steps",)))
+        need, ("max_steps",),
+        # PTB: the same GPT-2-style 4 x 256 word-level model trained whole (8 epochs, dropout 0.3) by bench_gpt_ptb.py;
+        # its `perplexity` counts the end-of-line token as the word-level rows do
+        reuse=(("gpt_ptb.json", "test", "perplexity", "benchmarks/bench_gpt_ptb.py: 8 epochs, dropout 0.3, stride 32")
+               if task == "ptb" else None)))
     if task == "wikitext2":
         def smol_steps(ctx):
             row = ctx.row_dir(ROW_INDEX["wikitext2/smollm2-zeroshot"])
