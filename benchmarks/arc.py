@@ -886,7 +886,8 @@ def do_row(row: Row, ctx: Ctx, args, timeout: float | None) -> dict:
     entry = {"row": row.name, "task": row.task, "chapter": row.chapter, "metric": TASKS[row.task][1],
              "family": row.family, "model": row.model, "unit": row.score.unit, "trains": row.trains}
     used = {k: ctx.v.get(k) for k in row.budget_keys}
-    shortened_by = sorted(k for k, v in used.items() if v is not None)
+    # a value caps a row unless it is the whole recipe's own (e.g. --set '*:pretrain_steps=3000', RECIPE's number)
+    shortened_by = capped_by(used)
     record = folder / "row.json"
     if record.is_file():
         done = json.loads(record.read_text())
@@ -978,6 +979,12 @@ def fmt(value, digits=1) -> str:
     if isinstance(value, (int, float)) and abs(value) >= 1e4:
         return f"{value / 1e3:.0f}k"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def capped_by(budget: dict) -> list[str]:
+    """The budget values that shorten a row: those set, unless set to the whole recipe's own number (e.g.
+    `--set '*:pretrain_steps=3000'`, RECIPE's)."""
+    return sorted(k for k, v in budget.items() if v is not None and v != RECIPE.get(k))
 
 
 def markdown(report: dict) -> str:
@@ -1112,7 +1119,11 @@ def main(argv=None) -> dict:
         if args.report_only:
             record = ctx.row_dir(row) / "row.json"
             if record.is_file():
-                entries.append(json.loads(record.read_text()))
+                entry = json.loads(record.read_text())
+                if entry.get("status") == "done" and isinstance(entry.get("budget"), dict):  # read by today's rule
+                    entry["shortened_by"] = capped_by(entry["budget"])
+                    entry["shortened"] = bool(entry["shortened_by"])
+                entries.append(entry)
             continue
         entries.append(do_row(row, ctx, args, timeout))
     if args.list:

@@ -216,3 +216,9 @@ def test_the_t5_rows_vocabulary_spells_every_label_word_they_generate(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(out)
     for task in ("sst2", "rte"):
         LabelTargets(get_task(task), tokenizer, str(out))  # raises on a word it cannot spell
+
+
+def test_a_budget_value_equal_to_the_recipe_does_not_shorten_a_row():
+    assert arc.capped_by({"pretrain_steps": arc.RECIPE["pretrain_steps"], "max_steps": None}) == []
+    assert arc.capped_by({"pretrain_steps": 300, "max_steps": None, "train_samples": 4000}) == [
+        "pretrain_steps", "train_samples"]
