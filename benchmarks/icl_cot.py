@@ -42,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_utils import tidy_command  # noqa: E402
+from benchmarks.bench_utils import tidy_command
 
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -362,8 +362,8 @@ def curves_table(curves: dict) -> str:
         if not shots:
             continue
         n = next(e["n"] for m in curves["results"].values() for e in m.get(task, {}).values())
-        lines += [f"**{task}** (first {n} examples; accuracy % [95% Wilson interval]; * = demonstrations dropped to "
-                  "fit the context)", "", "| model | " + " | ".join(f"{k}-shot" for k in shots) + " |",
+        lines += [(f"**{task}** (first {n} examples; accuracy % [95% Wilson interval]; * = demonstrations dropped to "
+                  "fit the context)"), "", "| model | " + " | ".join(f"{k}-shot" for k in shots) + " |",
                   "|---|" + "---|" * len(shots)]
         for name, per_task in curves["results"].items():
             if task not in per_task:

@@ -70,10 +70,20 @@ from pathlib import Path
 
 if __package__:  # python -m benchmarks.klue_nli, or imported
     from .bench_utils import RESULTS_DIR, ROOT, minilm_path, run, tidy_command
-    from .gpt1_pretraining_claim import check_fingerprint, folder_state, run_step, status_lines
+    from .gpt1_pretraining_claim import (
+        check_fingerprint,
+        folder_state,
+        run_step,
+        status_lines,
+    )
 else:  # python benchmarks/klue_nli.py
     from bench_utils import RESULTS_DIR, ROOT, minilm_path, run, tidy_command
-    from gpt1_pretraining_claim import check_fingerprint, folder_state, run_step, status_lines
+    from gpt1_pretraining_claim import (
+        check_fingerprint,
+        folder_state,
+        run_step,
+        status_lines,
+    )
 
 DATA = ROOT.parent / "shared" / "data" / "klue"
 TRAIN_FILE = DATA / "klue-nli-v1.1_train.json"
