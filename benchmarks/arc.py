@@ -886,7 +886,6 @@ def do_row(row: Row, ctx: Ctx, args, timeout: float | None) -> dict:
     entry = {"row": row.name, "task": row.task, "chapter": row.chapter, "metric": TASKS[row.task][1],
              "family": row.family, "model": row.model, "unit": row.score.unit, "trains": row.trains}
     used = {k: ctx.v.get(k) for k in row.budget_keys}
-    # a value caps a row unless it is the whole recipe's own (e.g. --set '*:pretrain_steps=3000', RECIPE's number)
     shortened_by = capped_by(used)
     record = folder / "row.json"
     if record.is_file():

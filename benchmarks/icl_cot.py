@@ -51,7 +51,7 @@ CURVE_MODELS = ("smollm2", "gpt", "lstm", "ngram")
 CURVE_TASKS = ("sst2", "rte", "lambada", "coin_flip")
 # shots per task: up to 32 for every task (SmolLM2's 8,192 positions hold 32 demonstrations of each; a model with a
 # shorter context drops demonstrations and says so); --max_shots caps them for the CPU budget
-CURVE_SHOTS = {task: [0, 1, 2, 4, 8, 16, 32] for task in ("sst2", "rte", "lambada", "coin_flip")}
+CURVE_SHOTS = {task: [0, 1, 2, 4, 8, 16, 32] for task in CURVE_TASKS}
 CHANCE = {"sst2": 0.5, "rte": 0.5, "lambada": 0.0, "coin_flip": 0.5}
 COT_TASKS = ("multiarith", "gsm8k", "coin_flip", "last_letters")
 COT_MODES = {  # name: (eval_prompting mode, shots, extra flags)
